@@ -1,0 +1,36 @@
+"""What the extraction loop needs from a MediaPipe backend."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+
+class Backend(Protocol):
+    """A landmark model that turns RGB frames into full-layout points.
+
+    Construction is the expensive part (model loading); ``start_video`` must be cheap and
+    must leave no tracking state from earlier videos, so that a video's keypoints do not
+    depend on which worker processed it or what that worker processed before.
+    """
+
+    name: str
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that determines the output, for the provenance record."""
+        ...
+
+    def start_video(self) -> None:
+        """Forget all tracking state: the next frame is the first of a new video."""
+        ...
+
+    def process(self, rgb: npt.NDArray[np.uint8], timestamp_ms: int) -> npt.NDArray[np.float32]:
+        """Landmarks of one frame as a (553, 4) array in the full layout (keypoints.layout).
+
+        ``timestamp_ms`` increases strictly within a video.
+        """
+        ...
+
+    def close(self) -> None: ...

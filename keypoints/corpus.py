@@ -1,0 +1,108 @@
+"""Corpus layout: where a sign's videos live and where its keypoints go.
+
+Only path arithmetic and grouping here; listing files is the caller's job (the pipeline
+lists through Beam's FileSystems), so the same rules serve local disks and buckets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from natsort import natsorted
+
+from keypoints.frames import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    VideoSource,
+    basename,
+    extension,
+    natural_order,
+)
+
+KARSL_LAYOUT = "{signer}/{signer}/{split}/{sign:04d}"
+REPORTS_DIR = "_reports"
+
+
+class SignKey(NamedTuple):
+    """One output file: a sign as recorded by one signer in one split.
+
+    The sink groups by its plain-tuple form, which Beam encodes deterministically.
+    """
+
+    signer: str
+    split: str
+    sign: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.signer}-{self.split}/{self.sign:04d}"
+
+
+def join(root: str, *parts: str) -> str:
+    """Join URL or path components with '/', as Beam's file systems expect."""
+    return "/".join([root.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def sign_folder(input_root: str, corpus_layout: str, key: SignKey) -> str:
+    return join(input_root, corpus_layout.format(signer=key.signer, split=key.split, sign=key.sign))
+
+
+def npz_path(output_root: str, key: SignKey) -> str:
+    return join(output_root, f"{key.signer}-{key.split}", f"{key.sign:04d}.npz")
+
+
+def sign_report_path(output_root: str, key: SignKey) -> str:
+    return join(
+        output_root, REPORTS_DIR, "videos", f"{key.signer}-{key.split}", f"{key.sign:04d}.jsonl"
+    )
+
+
+@dataclass
+class SignListing:
+    """The videos found in one sign folder, and the files there that are not videos."""
+
+    videos: list[VideoSource]
+    stray_files: list[str]
+
+
+def group_videos(
+    folder: str, entries: Iterable[str], nested_files: Iterable[str], folders: Iterable[str]
+) -> SignListing:
+    """Videos of a sign folder from a listing of it.
+
+    ``entries`` are the paths directly inside ``folder``, ``nested_files`` the files one level
+    deeper, ``folders`` those entries known to be folders (an empty folder can only be seen
+    on file systems that have folders; object stores list only ``nested_files``). A frame
+    folder's video name is the folder's name, a video file's its file name without
+    extension. A folder without image files is still a video, one that has no frames.
+    """
+    prefix = folder.rstrip("/") + "/"
+    frames: dict[str, list[str]] = {basename(p): [] for p in folders}
+    ignored: dict[str, int] = {}
+    for path in nested_files:
+        name = path[len(prefix) :].split("/", 1)[0]
+        frames.setdefault(name, [])
+        if extension(path) in IMAGE_EXTENSIONS:
+            frames[name].append(path)
+        else:
+            ignored[name] = ignored.get(name, 0) + 1
+
+    videos = [
+        VideoSource(
+            name, join(folder, name), True, tuple(natural_order(paths)), ignored.get(name, 0)
+        )
+        for name, paths in frames.items()
+    ]
+    stray = []
+    for path in entries:
+        name, ext = basename(path), extension(path)
+        if name in frames:
+            continue
+        if ext in VIDEO_EXTENSIONS:
+            videos.append(VideoSource(name[: -len(ext)], path, False, (path,)))
+        else:
+            stray.append(path)
+    videos = natsorted(videos, key=lambda v: (v.name, v.location))
+    return SignListing(videos, sorted(stray))

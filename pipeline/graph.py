@@ -1,0 +1,35 @@
+"""The pipeline graph, top to bottom."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from keypoints.corpus import SignKey
+from keypoints.extract import ExtractionSettings
+from pipeline.options import SignKpsOptions, selected_signs
+from transforms.extract import ExtractKeypoints
+from transforms.listing import ListSignVideos
+from transforms.sink import WriteSignNpz
+
+
+def extraction_settings(opts: SignKpsOptions) -> ExtractionSettings:
+    return ExtractionSettings(adjusted=opts.adjusted, layout=opts.layout_points, fps=opts.fps)
+
+
+def build(p: beam.Pipeline, opts: SignKpsOptions) -> beam.PCollection[SignKey]:
+    """Selected signs -> their videos -> keypoints -> one npz per sign."""
+    return (
+        p
+        | "SelectSigns" >> beam.Create(selected_signs(opts))
+        | "ListSignVideos"
+        >> ListSignVideos(
+            opts.input_root,
+            opts.corpus_layout,
+            opts.output_root,
+            overwrite=opts.overwrite,
+            progress_socket=opts.progress_socket,
+        )
+        | "ExtractKeypoints"
+        >> ExtractKeypoints(opts.backend, extraction_settings(opts), opts.progress_socket)
+        | "WriteSignNpz" >> WriteSignNpz(opts.output_root)
+    )

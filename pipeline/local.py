@@ -1,0 +1,38 @@
+"""``python -m pipeline.local``: what run_local.sh runs.
+
+The DirectRunner with one worker process per core, unless the arguments say otherwise;
+``--demo`` runs the pipeline on a small corpus it builds from a sample image.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pipeline.__main__ import main as run_main
+
+
+def local_args(argv: list[str], workers: int | None = None) -> list[str]:
+    """``argv`` with local-runner defaults for every option it does not set itself."""
+    defaults = {
+        "--runner": "DirectRunner",
+        "--direct_running_mode": "multi_processing",
+        "--direct_num_workers": str(workers or os.cpu_count() or 1),
+        "--default_sdk_harness_log_level": "WARNING",
+    }
+    given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
+    return [f"{k}={v}" for k, v in defaults.items() if k not in given] + list(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--demo" in argv:
+        from pipeline.demo import main as demo_main
+
+        argv.remove("--demo")
+        return demo_main(argv)
+    return run_main(local_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Live progress of a local run: signs and videos done of the total, frames/s, time left.
+
+Workers send one datagram per listed sign and per extracted video
+(``transforms.progress``); this listens on a Unix socket in a private temporary
+folder and draws a tqdm bar on a terminal. Nothing here affects the run's output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from types import TracebackType
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+
+class ProgressState:
+    """Counts built from worker events; the bar shows them, tests read them."""
+
+    def __init__(self, total_signs: int) -> None:
+        self.total_signs = total_signs
+        self.signs_skipped = 0
+        self.signs_done = 0
+        self.videos_total = 0
+        self.videos_done = 0
+        self.videos_failed = 0
+        self.frames = 0
+        self.first_video_at: float | None = None
+        self._remaining: dict[str, int] = {}
+
+    def apply(self, event: dict[str, Any]) -> None:
+        sign = event.get("sign", "")
+        if event.get("event") == "sign":
+            if event.get("skipped"):
+                self.signs_skipped += 1
+                self.signs_done += 1
+            elif event.get("videos", 0) == 0:
+                self.signs_done += 1  # nothing to do for it
+            else:
+                self.videos_total += event["videos"]
+                self._remaining[sign] = self._remaining.get(sign, 0) + event["videos"]
+        elif event.get("event") == "video":
+            self.first_video_at = self.first_video_at or time.monotonic()
+            self.videos_done += 1
+            self.videos_failed += 0 if event.get("ok") else 1
+            self.frames += int(event.get("frames", 0))
+            left = self._remaining.get(sign, 1) - 1
+            self._remaining[sign] = left
+            if left == 0:
+                self.signs_done += 1
+
+    def frames_per_second(self) -> float:
+        if self.first_video_at is None:
+            return 0.0
+        return self.frames / max(time.monotonic() - self.first_video_at, 1e-9)
+
+    def describe(self) -> str:
+        skipped = f", {self.signs_skipped} already done" if self.signs_skipped else ""
+        failed = f", {self.videos_failed} failed" if self.videos_failed else ""
+        return (
+            f"signs {self.signs_done}/{self.total_signs}{skipped}{failed}, "
+            f"{self.frames_per_second():.1f} frames/s"
+        )
+
+
+class ProgressMonitor:
+    """Context manager: while open, ``socket_path`` receives worker events."""
+
+    def __init__(self, total_signs: int, stream: TextIO | None = None) -> None:
+        self.state = ProgressState(total_signs)
+        self._stream = stream or sys.stderr
+        self._folder = tempfile.mkdtemp(prefix="signkps-progress-")
+        self.socket_path = os.path.join(self._folder, "events.sock")
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(self.socket_path)
+        self._sock.settimeout(0.5)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name="signkps-progress", daemon=True)
+        self._bar: tqdm[Any] | None = None
+
+    def __enter__(self) -> ProgressMonitor:
+        self._bar = tqdm(
+            total=0,
+            unit="video",
+            desc="videos",
+            file=self._stream,
+            disable=not self._stream.isatty(),
+            dynamic_ncols=True,
+        )
+        self._thread.start()
+        return self
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self._sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                self.state.apply(json.loads(data))
+            except (ValueError, KeyError, TypeError):
+                continue
+            self._refresh()
+
+    def _refresh(self) -> None:
+        bar, state = self._bar, self.state
+        if bar is None:
+            return
+        bar.total = state.videos_total
+        bar.n = state.videos_done
+        bar.set_postfix_str(state.describe(), refresh=False)
+        bar.refresh()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        time.sleep(0.6)  # let the last datagrams in
+        self._stop.set()
+        self._thread.join()
+        self._sock.close()
+        if self._bar is not None:
+            self._bar.close()
+        os.unlink(self.socket_path)
+        os.rmdir(self._folder)

@@ -1,0 +1,14 @@
+"""Beam metrics the pipeline reports, under one namespace."""
+
+from apache_beam.metrics import Metrics
+
+NAMESPACE = "signkps"
+
+VIDEOS_OK = Metrics.counter(NAMESPACE, "videos_ok")
+VIDEOS_FAILED = Metrics.counter(NAMESPACE, "videos_failed")
+FRAMES = Metrics.counter(NAMESPACE, "frames")
+UNREADABLE_FRAMES = Metrics.counter(NAMESPACE, "unreadable_frames")
+SIGNS_WRITTEN = Metrics.counter(NAMESPACE, "signs_written")
+SIGNS_SKIPPED = Metrics.counter(NAMESPACE, "signs_skipped")
+SIGNS_MISSING = Metrics.counter(NAMESPACE, "signs_missing")
+STRAY_FILES = Metrics.counter(NAMESPACE, "stray_files")
