@@ -15,10 +15,10 @@ ensure_venv() {
   # An install with the test extras also serves a plain run.
   if [[ $installed != "$hash-$extras" && $installed != "$hash-test" ]]; then
     echo "signkps: installing the project into $venv" >&2
-    "$venv/bin/python" -m pip install --quiet --upgrade pip
     local target="$root"
     [[ -n $extras ]] && target="$root[$extras]"
-    "$venv/bin/python" -m pip install --quiet -c "$root/constraints.txt" -e "$target"
+    "$venv/bin/python" -m pip install --quiet -c "$root/constraints.txt" \
+      --config-settings editable_mode=compat -e "$target"
     echo "$hash-$extras" > "$stamp"
   fi
   export PATH="$venv/bin:$PATH"

@@ -1,0 +1,70 @@
+"""Shared fixtures: the real assets in ../shared/assets and small KArSL-layout corpora."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+from keypoints.corpus import KARSL_LAYOUT, SignKey, sign_folder
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def assets_dir() -> Path | None:
+    candidates = [os.environ.get("SIGNKPS_TEST_ASSETS"), REPO.parent / "shared" / "assets"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "SHA256SUMS").is_file():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def assets() -> Path:
+    """The shared real models and footage; their absence fails CI and skips elsewhere."""
+    found = assets_dir()
+    if found is None:
+        reason = "test assets not found: set SIGNKPS_TEST_ASSETS or place them in ../shared/assets"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found
+
+
+@pytest.fixture(scope="session")
+def signer_frames(assets: Path) -> list[Path]:
+    """The 9 frames of a real signer, 640x360, in order."""
+    return sorted((assets / "media" / "signer_sample_frames").glob("*.jpg"))
+
+
+@pytest.fixture(scope="session")
+def signer_video(assets: Path) -> Path:
+    return assets / "media" / "signer_sample_1280x720_9f.mp4"
+
+
+# A video of a corpus: a list of frame files (a frame folder) or one video file.
+VideoSpec = list[Path] | Path
+CorpusSpec = Mapping[SignKey, Mapping[str, VideoSpec]]
+
+
+def build_corpus(root: Path, spec: CorpusSpec) -> Path:
+    """Lay out real files as a KArSL corpus: frame folders get files 00000.jpg, ..."""
+    for key, videos in spec.items():
+        folder = Path(sign_folder(str(root), KARSL_LAYOUT, key))
+        for name, video in videos.items():
+            if isinstance(video, Path):
+                folder.mkdir(parents=True, exist_ok=True)
+                shutil.copy(video, folder / f"{name}{video.suffix}")
+                continue
+            (folder / name).mkdir(parents=True)
+            for i, frame in enumerate(video):
+                shutil.copy(frame, folder / name / f"{i:05d}{frame.suffix}")
+    return root
+
+
+@pytest.fixture
+def make_corpus(tmp_path: Path) -> Callable[[CorpusSpec], Path]:
+    return lambda spec: build_corpus(tmp_path / "corpus", spec)

@@ -1,0 +1,101 @@
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keypoints.corpus import group_videos
+from keypoints.frames import VideoSource, VideoUnreadable, natural_order, open_video
+
+
+def test_natural_order_of_frame_names():
+    names = ["frame_10.jpg", "frame_2.jpg", "frame_1.jpg", "frame_100.jpg"]
+    paths = [f"gs://b/v/{n}" for n in names]
+    assert [p.rsplit("/", 1)[1] for p in natural_order(paths)] == [
+        "frame_1.jpg",
+        "frame_2.jpg",
+        "frame_10.jpg",
+        "frame_100.jpg",
+    ]
+
+
+def test_grouping_a_sign_folder():
+    folder = "gs://b/01/01/train/0001"
+    entries = [f"{folder}/b.mp4", f"{folder}/notes.txt"]
+    nested = [
+        f"{folder}/a/frame_10.jpg",
+        f"{folder}/a/frame_9.png",
+        f"{folder}/a/Thumbs.db",
+        f"{folder}/c/x.txt",
+    ]
+    listing = group_videos(folder, entries, nested, folders=[])
+    by_name = {v.name: v for v in listing.videos}
+    assert sorted(by_name) == ["a", "b", "c"]
+    assert by_name["a"].is_folder and by_name["a"].ignored == 1
+    assert [p.rsplit("/", 1)[1] for p in by_name["a"].frame_paths] == [
+        "frame_9.png",
+        "frame_10.jpg",
+    ]
+    assert not by_name["b"].is_folder and by_name["b"].frame_paths == (f"{folder}/b.mp4",)
+    assert by_name["c"].frame_paths == () and by_name["c"].ignored == 1
+    assert listing.stray_files == [f"{folder}/notes.txt"]
+
+
+def read_binary(path: str):
+    return open(path, "rb")
+
+
+def _frames(source: VideoSource, fps: float = 30.0, opener=read_binary):
+    with open_video(source, opener, fps) as stream:
+        return stream.fps, [f.rgb for f in stream.frames if f.rgb is not None]
+
+
+def test_frame_folder_reads_rgb_in_order(signer_frames, tmp_path):
+    import cv2
+
+    paths = tuple(str(p) for p in signer_frames)
+    fps, frames = _frames(VideoSource("v", str(tmp_path), True, paths), fps=25.0)
+    assert fps == 25.0 and len(frames) == 9
+    assert frames[0].shape == (360, 640, 3)
+    bgr = cv2.imread(paths[3])
+    np.testing.assert_array_equal(frames[3], bgr[:, :, ::-1])
+
+
+def test_video_file_reads_all_frames_with_its_rate(signer_video):
+    fps, frames = _frames(VideoSource("v", str(signer_video), False, (str(signer_video),)))
+    assert fps == pytest.approx(24.0) and len(frames) == 9
+    assert frames[0].shape == (720, 1280, 3)
+
+
+def test_remote_video_file_is_copied_through_the_opener(signer_video, tmp_path):
+    opened = []
+
+    def opener(path: str):
+        opened.append(path)
+        return open(signer_video, "rb")
+
+    url = "mem://bucket/clip.mp4"  # not a local path: must go through the opener
+    _, frames = _frames(VideoSource("clip", url, False, (url,)), opener=opener)
+    assert opened == [url] and len(frames) == 9
+
+
+def test_not_a_video_is_refused_with_its_name(tmp_path: Path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"this is not a video")
+    with (
+        pytest.raises(VideoUnreadable, match=r"broken\.mp4"),
+        open_video(VideoSource("broken", str(bad), False, (str(bad),)), read_binary, 30.0),
+    ):
+        pass
+
+
+def test_undecodable_frame_is_reported_not_raised(signer_frames, tmp_path: Path):
+    shutil.copy(signer_frames[0], tmp_path / "1.jpg")
+    (tmp_path / "2.jpg").write_bytes(b"\xff\xd8garbage")
+    source = VideoSource(
+        "v", str(tmp_path), True, (str(tmp_path / "1.jpg"), str(tmp_path / "2.jpg"))
+    )
+    with open_video(source, read_binary, 30.0) as stream:
+        frames = list(stream.frames)
+    assert frames[0].rgb is not None
+    assert frames[1].rgb is None and frames[1].problem == "2.jpg: not a decodable image"

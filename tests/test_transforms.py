@@ -1,0 +1,33 @@
+"""Pieces of the graph with TestPipeline and assert_that."""
+
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from keypoints.corpus import SignKey, npz_path
+from tests.conftest import build_corpus
+from transforms.listing import ListSignVideos
+
+
+def test_list_sign_videos_expands_and_skips_done_signs(tmp_path: Path, signer_frames, signer_video):
+    done, todo = SignKey("01", "train", 1), SignKey("01", "train", 2)
+    corpus = build_corpus(
+        tmp_path / "corpus",
+        {done: {"a": signer_frames[:2]}, todo: {"b": signer_frames[:3], "c": signer_video}},
+    )
+    output = tmp_path / "out"
+    Path(npz_path(str(output), done)).parent.mkdir(parents=True)
+    Path(npz_path(str(output), done)).write_bytes(b"")  # already written by an earlier run
+
+    with test_pipeline.TestPipeline() as p:
+        videos = (
+            p
+            | beam.Create([(1, "01", "train"), (2, "01", "train"), (3, "01", "train")])
+            | ListSignVideos(str(corpus), "{signer}/{signer}/{split}/{sign:04d}", str(output))
+            | beam.MapTuple(lambda key, v: (key.label, v.name, v.is_folder, len(v.frame_paths)))
+        )
+        assert_that(
+            videos, equal_to([("01-train/0002", "b", True, 3), ("01-train/0002", "c", False, 1)])
+        )
