@@ -6,6 +6,7 @@ lists through Beam's FileSystems), so the same rules serve local disks and bucke
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -23,6 +24,7 @@ from keypoints.frames import (
 
 KARSL_LAYOUT = "{signer}/{signer}/{split}/{sign:04d}"
 REPORTS_DIR = "_reports"
+STAGING_DIR = "_staging"  # per-video arrays waiting for their sign's npz
 
 
 class SignKey(NamedTuple):
@@ -56,6 +58,14 @@ def npz_path(output_root: str, key: SignKey) -> str:
 def sign_report_path(output_root: str, key: SignKey) -> str:
     return join(
         output_root, REPORTS_DIR, "videos", f"{key.signer}-{key.split}", f"{key.sign:04d}.jsonl"
+    )
+
+
+def staging_path(output_root: str, key: SignKey, video_location: str) -> str:
+    """Where one video's array waits for its sign's npz; unique per source video."""
+    digest = hashlib.sha256(video_location.encode()).hexdigest()[:20]
+    return join(
+        output_root, STAGING_DIR, f"{key.signer}-{key.split}", f"{key.sign:04d}", f"{digest}.npy"
     )
 
 

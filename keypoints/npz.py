@@ -18,6 +18,18 @@ import numpy.typing as npt
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
 
 
+def npy_bytes(array: npt.NDArray[np.float32]) -> bytes:
+    """One array as a .npy file."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=False)  # type: ignore[no-untyped-call]
+    return buffer.getvalue()
+
+
+def load_npy(data: bytes) -> npt.NDArray[np.float32]:
+    array: npt.NDArray[np.float32] = np.load(io.BytesIO(data), allow_pickle=False)
+    return array
+
+
 def npz_bytes(arrays: Mapping[str, npt.NDArray[np.float32]]) -> bytes:
     """The .npz file holding ``arrays``, entries in the mapping's order."""
     buffer = io.BytesIO()

@@ -12,7 +12,7 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricResults, MetricsFilter
 
-from keypoints.corpus import REPORTS_DIR, join
+from keypoints.corpus import REPORTS_DIR, STAGING_DIR, join
 from transforms import metrics
 from transforms.sink import TEMP_SUFFIX, write_atomically
 
@@ -66,7 +66,13 @@ def video_records(output_root: str) -> list[dict[str, Any]]:
 
 
 def remove_temp_files(output_root: str) -> int:
-    """Delete temporaries left by workers that died mid-write (a finished run has none)."""
+    """Delete temporaries left by workers that died mid-write, and the staging area.
+
+    Only for a finished run: then every staged array is in its sign's npz.
+    """
+    staging = join(output_root, STAGING_DIR)
+    if FileSystems.exists(staging):
+        FileSystems.delete([staging])
     pattern = join(output_root, "**", ".*" + TEMP_SUFFIX)
     leftovers = [m.path for match in FileSystems.match([pattern]) for m in match.metadata_list]
     if leftovers:

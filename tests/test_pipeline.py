@@ -123,7 +123,7 @@ def test_reports_and_provenance(first_run, corpus):
     assert run_record["counters"]["videos_ok"] == 4
     assert run_record["options"]["input_root"] == str(corpus)
     assert run_record["started"] <= run_record["finished"]
-    assert not list(output.rglob("*.tmp"))
+    assert not list(output.rglob("*.tmp")) and not (output / "_staging").exists()
 
 
 def test_existing_signs_are_skipped_and_overwrite_redoes_them(first_run, corpus):

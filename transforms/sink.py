@@ -1,6 +1,11 @@
 """The sink: one .npz per sign, plus that sign's per-video report, written atomically.
 
-Each file is written under a hidden temporary name in its final folder and then renamed,
+Workers stage each video's array as a .npy file as soon as it is extracted, and only
+small records travel through the group-by-sign shuffle: a whole corpus of keypoints
+(gigabytes) never has to fit in a runner's memory or cross the network twice. Once
+all videos of a sign are in, its npz is assembled from the staged arrays.
+
+Every file is written under a hidden temporary name in its final folder and renamed,
 through Beam's FileSystems, so a reader never sees a partial file and a retried bundle
 simply writes the same bytes again. The report is renamed into place before the npz:
 an npz on disk always has its report, and an npz is what marks a sign as done.
@@ -11,15 +16,16 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from natsort import natsorted
 
-from keypoints.corpus import SignKey, npz_path, sign_report_path
-from keypoints.extract import VideoKeypoints
+from keypoints.corpus import SignKey, npz_path, sign_report_path, staging_path
+from keypoints.extract import VideoReport
 from keypoints.frames import basename
-from keypoints.npz import npz_bytes
+from keypoints.npz import load_npy, npy_bytes, npz_bytes
 from transforms import metrics
 from transforms.extract import VideoResult
 
@@ -43,12 +49,38 @@ def write_atomically(final: str, data: bytes) -> None:
         raise
 
 
-def report_lines(key: SignKey, results: Iterable[VideoKeypoints]) -> bytes:
+def read_bytes(path: str) -> bytes:
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        return f.read()  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class StagedVideo:
+    """A video's report, and where its array waits (None when it failed)."""
+
+    report: VideoReport
+    array_path: str | None
+
+
+class _StageArraysDoFn(beam.DoFn):
+    def __init__(self, output_root: str) -> None:
+        self._output_root = output_root
+
+    def process(self, element: VideoResult) -> Iterator[tuple[tuple[str, str, int], StagedVideo]]:
+        key, result = element
+        path = None
+        if result.points is not None:
+            path = staging_path(self._output_root, key, result.report.source)
+            write_atomically(path, npy_bytes(result.points))
+        yield tuple(key), StagedVideo(result.report, path)
+
+
+def report_lines(key: SignKey, reports: Iterable[VideoReport]) -> bytes:
     lines = []
-    for result in results:
+    for report in reports:
         record = {"signer": key.signer, "split": key.split, "sign": key.sign}
-        record.update(result.report.to_dict())
-        lines.append(json.dumps(record, sort_keys=False))
+        record.update(report.to_dict())
+        lines.append(json.dumps(record))
     return "".join(line + "\n" for line in lines).encode()
 
 
@@ -57,13 +89,24 @@ class _WriteSignDoFn(beam.DoFn):
         self._output_root = output_root
 
     def process(
-        self, element: tuple[tuple[str, str, int], Iterable[VideoKeypoints]]
+        self, element: tuple[tuple[str, str, int], Iterable[StagedVideo]]
     ) -> Iterator[SignKey]:
-        key, results = SignKey(*element[0]), element[1]
-        ordered = natsorted(results, key=lambda r: (r.report.video, r.report.source))
-        arrays = {r.report.video: r.points for r in ordered if r.points is not None}
-        write_atomically(sign_report_path(self._output_root, key), report_lines(key, ordered))
+        key = SignKey(*element[0])
+        videos = natsorted(element[1], key=lambda v: (v.report.video, v.report.source))
+        staged = [v.array_path for v in videos if v.array_path is not None]
+        if not all(FileSystems.exists(p) for p in staged):
+            # A retry of a bundle that got as far as deleting the staged arrays: the npz and
+            # report it wrote are complete, so there is nothing left to do.
+            yield key
+            return
+        arrays = {
+            v.report.video: load_npy(read_bytes(v.array_path)) for v in videos if v.array_path
+        }
+        write_atomically(
+            sign_report_path(self._output_root, key), report_lines(key, (v.report for v in videos))
+        )
         write_atomically(npz_path(self._output_root, key), npz_bytes(arrays))
+        FileSystems.delete(staged)
         metrics.SIGNS_WRITTEN.inc()
         yield key
 
@@ -78,7 +121,7 @@ class WriteSignNpz(beam.PTransform):
     def expand(self, results: beam.PCollection[VideoResult]) -> beam.PCollection[SignKey]:
         return (
             results
-            | "KeyBySign" >> beam.MapTuple(lambda key, result: (tuple(key), result))
+            | "StageArrays" >> beam.ParDo(_StageArraysDoFn(self._output_root))
             | "GroupBySign" >> beam.GroupByKey()
             | "WriteFiles" >> beam.ParDo(_WriteSignDoFn(self._output_root))
         )
