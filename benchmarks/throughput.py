@@ -1,0 +1,244 @@
+"""Throughput benchmark: the pipeline against its limit, the reference design and pose-format.
+
+Builds a KArSL-layout corpus by replicating the real signer footage in ../shared/assets
+(frame folders, plus the same frames encoded as .mp4 files for pose-format, which reads
+video files only), then measures in one run, with the same N worker processes:
+
+  raw          N processes calling the backend directly on the frames, no Beam (the limit)
+  pipeline     the Beam pipeline end to end, with run_local.sh's defaults
+  reference    the design this project grew from (benchmarks/reference.py)
+  pose-format  pose-format's videos_to_poses (Holistic) on the .mp4 copies, and the
+               pipeline on the same .mp4 files
+
+Each method is also run on a one-frame corpus: that wall time is its fixed start-up
+cost, reported apart, and ``fps_steady`` is frames / (wall - start-up). Prints one JSON
+line per measurement, then the ratios. Numbers, not assertions: the machine is shared,
+so compare ratios measured in one run.
+
+    .venv/bin/python -m benchmarks.throughput --workers 2 --signs 10 --videos-per-sign 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from benchmarks.procstats import run_measured
+
+REPO = Path(__file__).resolve().parents[1]
+SIGNER = "01"
+SPLIT = "train"
+
+
+def assets_dir() -> Path:
+    return Path(os.environ.get("SIGNKPS_TEST_ASSETS", REPO.parent / "shared" / "assets"))
+
+
+def ping_pong(frames: list[Path], count: int) -> list[Path]:
+    """``count`` frames going back and forth over the clip, so motion stays smooth."""
+    cycle = frames + frames[-2:0:-1]
+    return [cycle[i % len(cycle)] for i in range(count)]
+
+
+def build_corpus(root: Path, signs: int, videos: int, frames: int) -> dict[str, Any]:
+    """Frame folders under root/frames and .mp4 copies under root/mp4, KArSL layout."""
+    source = sorted((assets_dir() / "media" / "signer_sample_frames").glob("*.jpg"))
+    for sign in range(1, signs + 1):
+        rel = Path(SIGNER, SIGNER, SPLIT, f"{sign:04d}")
+        (root / "mp4" / rel).mkdir(parents=True, exist_ok=True)
+        for v in range(videos):
+            folder = root / "frames" / rel / f"v{v:03d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            sequence = ping_pong(source[v % 3 :], frames)  # videos differ a little
+            writer = cv2.VideoWriter(
+                str(root / "mp4" / rel / f"v{v:03d}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"),
+                30.0, (640, 360),
+            )  # fmt: skip
+            for i, frame in enumerate(sequence):
+                os.link(frame, folder / f"{i:05d}.jpg")
+                writer.write(cv2.imread(str(frame)))
+            writer.release()
+    return {"signs": signs, "videos": signs * videos, "frames": signs * videos * frames}
+
+
+def output_bytes(folder: Path, suffix: str) -> int:
+    return sum(p.stat().st_size for p in folder.rglob(f"*{suffix}"))
+
+
+def python() -> str:
+    return sys.executable
+
+
+def pipeline_cmd(corpus: Path, out: Path, signs: int, workers: int, backend: str) -> list[str]:
+    return [
+        python(), "-m", "pipeline.local", f"--input_root={corpus}", f"--output_root={out}",
+        "--signers", SIGNER, "--splits", SPLIT, "--selected_signs_from=1",
+        f"--selected_signs_to={signs}", f"--direct_num_workers={workers}", f"--backend={backend}",
+    ]  # fmt: skip
+
+
+def video_folders(corpus: Path) -> list[str]:
+    return sorted(str(p) for p in corpus.glob("*/*/*/*/*") if p.is_dir())
+
+
+def sign_folders(corpus: Path) -> list[str]:
+    return sorted(str(p) for p in corpus.glob("*/*/*/*") if p.is_dir())
+
+
+class Bench:
+    def __init__(self, work: Path, workers: int, logs: Path) -> None:
+        self.work, self.workers, self.logs = work, workers, logs
+        self.results: list[dict[str, Any]] = []
+
+    def measure(self, method: str, backend: str, cmd: list[str], frames: int,
+                out: Path | None, suffix: str = ".npz", startup_cmd: list[str] | None = None,
+                **extra: Any) -> dict[str, Any]:  # fmt: skip
+        if out is not None and out.exists():
+            shutil.rmtree(out)
+        log = str(self.logs / f"{method}-{backend}.log")
+        startup = None
+        if startup_cmd is not None:
+            startup, _, _ = run_measured(startup_cmd, log_path=log + ".startup")
+        wall, tree, code = run_measured(cmd, log_path=log)
+        if code != 0:
+            raise RuntimeError(f"{method} ({backend}) failed with exit code {code}: see {log}")
+        record = {
+            "method": method,
+            "backend": backend,
+            "workers": self.workers,
+            "frames": frames,
+            "wall_s": round(wall, 2),
+            "fps": round(frames / wall, 2),
+            "startup_s": round(startup, 2) if startup is not None else None,
+            "fps_steady": round(frames / (wall - startup), 2) if startup is not None else None,
+            "peak_rss_worker_mb": tree.worker_peak_mb(),
+            "peak_rss_driver_mb": tree.root_peak_mb(),
+            "output_bytes": output_bytes(out, suffix) if out is not None else None,
+            **extra,
+        }
+        print(json.dumps(record), flush=True)
+        self.results.append(record)
+        return record
+
+
+def ratio(a: dict[str, Any] | None, b: dict[str, Any] | None, key: str) -> float | None:
+    if not a or not b or not a.get(key) or not b.get(key):
+        return None
+    return round(a[key] / b[key], 3)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--signs", type=int, default=10)
+    parser.add_argument("--videos-per-sign", type=int, default=10)
+    parser.add_argument("--frames-per-video", type=int, default=60)
+    parser.add_argument("--backends", nargs="+", default=["holistic", "tasks"])
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["raw", "pipeline", "reference", "pose-format"]
+    )
+    parser.add_argument(
+        "--workdir", help="keep the corpus and outputs here (default: a temporary folder)"
+    )
+    args = parser.parse_args(argv)
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="signkps-bench-"))
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    corpus = build_corpus(work / "corpus", args.signs, args.videos_per_sign, args.frames_per_video)
+    build_corpus(work / "tiny", 1, 1, 1)
+    print(json.dumps({"corpus": corpus, "workers": args.workers, "workdir": str(work)}), flush=True)
+    frames_root, mp4_root = work / "corpus" / "frames", work / "corpus" / "mp4"
+    tiny_frames, tiny_mp4 = work / "tiny" / "frames", work / "tiny" / "mp4"
+    bench = Bench(work, args.workers, logs)
+    n, total = args.workers, corpus["frames"]
+    model_dir = str(assets_dir() / "models")
+    by: dict[tuple[str, str], dict[str, Any]] = {}
+
+    for backend in args.backends:
+        extra = ["--model_dir", model_dir] if backend == "tasks" else []
+        if "raw" not in args.skip:
+            cmd = [python(), "-m", "benchmarks.raw", f"--workers={n}", f"--backend={backend}"]
+            by["raw", backend] = bench.measure(
+                "raw", backend, cmd + extra + video_folders(frames_root), total, None,
+                startup_cmd=cmd + extra + video_folders(tiny_frames),
+            )  # fmt: skip
+        if "pipeline" not in args.skip:
+            out = work / f"out-pipeline-{backend}"
+            by["pipeline", backend] = bench.measure(
+                "pipeline", backend, pipeline_cmd(frames_root, out, args.signs, n, backend) + extra,
+                total, out,
+                startup_cmd=pipeline_cmd(tiny_frames, work / "out-tiny", 1, n, backend) + extra,
+            )  # fmt: skip
+            shutil.rmtree(work / "out-tiny", ignore_errors=True)
+    if "reference" not in args.skip:
+        out = work / "out-reference"
+        cmd = [python(), "-m", "benchmarks.reference", f"--workers={n}", f"--model_dir={model_dir}"]
+        by["reference", "tasks"] = bench.measure(
+            "reference", "tasks", [*cmd, "--output", str(out), *sign_folders(frames_root)],
+            total, out,
+            startup_cmd=[*cmd, "--output", str(work / "out-tiny"), *sign_folders(tiny_frames)],
+        )  # fmt: skip
+    if "pose-format" not in args.skip:
+        tool = shutil.which("videos_to_poses", path=str(Path(python()).parent))
+        if tool is None:
+            print(
+                json.dumps(
+                    {
+                        "skipped": "pose-format",
+                        "why": "videos_to_poses not installed: pip install -e .[pose]",
+                    }
+                )
+            )
+        else:
+            cmd = [
+                tool,
+                "--num-workers",
+                str(n),
+                "--recursive",
+                "--additional-config",
+                "refine_face_landmarks=true",
+            ]
+            for pose_file in [*mp4_root.rglob("*.pose"), *tiny_mp4.rglob("*.pose")]:
+                pose_file.unlink()
+            by["pose-format", "holistic"] = bench.measure(
+                "pose-format", "holistic", [*cmd, "--directory", str(mp4_root)], total, mp4_root,
+                suffix=".pose", startup_cmd=[*cmd, "--directory", str(tiny_mp4)],
+            )  # fmt: skip
+            out = work / "out-pipeline-mp4"
+            by["pipeline-mp4", "holistic"] = bench.measure(
+                "pipeline-mp4", "holistic", pipeline_cmd(mp4_root, out, args.signs, n, "holistic"),
+                total, out, startup_cmd=pipeline_cmd(tiny_mp4, work / "out-tiny", 1, n, "holistic"),
+            )  # fmt: skip
+
+    ratios = {}
+    for backend in args.backends:
+        pipe = by.get(("pipeline", backend))
+        ratios[f"pipeline/raw {backend}"] = ratio(pipe, by.get(("raw", backend)), "fps_steady")
+        ratios[f"pipeline/reference {backend}"] = ratio(
+            pipe, by.get(("reference", "tasks")), "fps_steady"
+        )
+        ref = by.get(("reference", "tasks"))
+        if pipe and ref:
+            ratios[f"output bytes pipeline/reference {backend}"] = round(
+                pipe["output_bytes"] / ref["output_bytes"], 3
+            )
+    ratios["pipeline/pose-format holistic (mp4)"] = ratio(
+        by.get(("pipeline-mp4", "holistic")), by.get(("pose-format", "holistic")), "fps_steady"
+    )
+    print(json.dumps({"ratios": ratios}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
