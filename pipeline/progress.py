@@ -31,11 +31,13 @@ class ProgressState:
         self.videos_done = 0
         self.videos_failed = 0
         self.frames = 0
-        self.first_video_at: float | None = None
+        self.work_started_at: float | None = None  # when the first sign was listed
         self._remaining: dict[str, int] = {}
 
     def apply(self, event: dict[str, Any]) -> None:
         sign = event.get("sign", "")
+        if self.work_started_at is None:
+            self.work_started_at = time.monotonic()
         if event.get("event") == "sign":
             if event.get("skipped"):
                 self.signs_skipped += 1
@@ -46,7 +48,6 @@ class ProgressState:
                 self.videos_total += event["videos"]
                 self._remaining[sign] = self._remaining.get(sign, 0) + event["videos"]
         elif event.get("event") == "video":
-            self.first_video_at = self.first_video_at or time.monotonic()
             self.videos_done += 1
             self.videos_failed += 0 if event.get("ok") else 1
             self.frames += int(event.get("frames", 0))
@@ -56,9 +57,9 @@ class ProgressState:
                 self.signs_done += 1
 
     def frames_per_second(self) -> float:
-        if self.first_video_at is None:
+        if self.work_started_at is None:
             return 0.0
-        return self.frames / max(time.monotonic() - self.first_video_at, 1e-9)
+        return self.frames / max(time.monotonic() - self.work_started_at, 1e-3)
 
     def describe(self) -> str:
         skipped = f", {self.signs_skipped} already done" if self.signs_skipped else ""

@@ -26,6 +26,7 @@ from pipeline import reports
 from pipeline.graph import build
 from pipeline.options import SignKpsOptions, selected_signs, validate
 from pipeline.progress import ProgressMonitor
+from pipeline.quiet import filtered_stderr
 from pipeline.runner import create_runner, is_local
 
 logger = logging.getLogger(__name__)
@@ -57,9 +58,10 @@ def run(argv: list[str] | None = None) -> RunOutcome:
     signs = selected_signs(opts)
     started_at, started = _now(), time.monotonic()
 
-    monitor = ProgressMonitor(len(signs)) if is_local(options) else contextlib.nullcontext()
-    with monitor:
-        if isinstance(monitor, ProgressMonitor):
+    with contextlib.ExitStack() as local_run:
+        if is_local(options):
+            terminal = local_run.enter_context(filtered_stderr())
+            monitor = local_run.enter_context(ProgressMonitor(len(signs), terminal))
             opts.progress_socket = monitor.socket_path
         with beam.Pipeline(runner=create_runner(options), options=options) as p:
             build(p, opts)

@@ -1,0 +1,69 @@
+"""Keep a local run's terminal readable: drop MediaPipe's and Beam's known chatter.
+
+MediaPipe's C++ code writes several lines straight to file descriptor 2 every time a
+graph starts, that is for every video (``GLOG_minloglevel`` does not reach them), and
+each Beam worker process logs a few warnings as it starts, before any log level
+applies: together they would bury the progress bar and the summary. For a local run,
+the driver's fd 2 is routed through a filter while the pipeline runs; worker processes
+inherit it. Only the exact harmless lines below are dropped, everything else is passed
+on unchanged, and the filter is drained and fd 2 restored before the run's outcome (or
+error) is shown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import threading
+from collections.abc import Iterator
+from typing import TextIO
+
+NOISE = re.compile(
+    rb"inference_feedback_manager\.cc:\d+\] Feedback manager requires a model"
+    rb"|landmark_projection_calculator\.cc:\d+\] Using NORM_RECT without IMAGE_DIMENSIONS"
+    rb"|^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\."
+    rb"|^WARNING: All log messages before absl::InitializeLog\(\) is called"
+    # Beam worker start-up: the workers cannot parse this project's options, which is
+    # expected (they get the values through the DoFns), and warn about optional extras.
+    rb"|Discarding unparseable args: "
+    rb"|apitools not found, and bigquery client libraries are not available"
+    rb"|No semi_persistent_directory found"
+    rb"|^INFO:__main__:Logging handler created\."
+)
+
+
+def _forward(read_fd: int, write_fd: int) -> None:
+    pending = b""
+    while chunk := os.read(read_fd, 65536):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        kept = b"".join(line + b"\n" for line in lines if not NOISE.search(line))
+        if kept:
+            os.write(write_fd, kept)
+    if pending and not NOISE.search(pending):
+        os.write(write_fd, pending)
+    os.close(read_fd)
+
+
+@contextlib.contextmanager
+def filtered_stderr() -> Iterator[TextIO]:
+    """Filter fd 2 while open; yields a stream to the real stderr (for a progress bar)."""
+    sys.stderr.flush()
+    real_fd = os.dup(2)
+    read_fd, write_fd = os.pipe()
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    thread = threading.Thread(target=_forward, args=(read_fd, real_fd), daemon=True)
+    thread.start()
+    real = os.fdopen(os.dup(real_fd), "w", buffering=1)
+    try:
+        yield real
+    finally:
+        sys.stderr.flush()
+        os.dup2(real_fd, 2)  # closes the pipe's last write end that this process holds
+        thread.join(timeout=10)  # workers have exited: the pipe reaches end of file
+        real.close()
+        if not thread.is_alive():
+            os.close(real_fd)

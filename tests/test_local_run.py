@@ -1,0 +1,35 @@
+"""The local run's terminal: progress counting and the stderr filter."""
+
+import os
+import subprocess
+import sys
+
+from pipeline.progress import ProgressState
+from pipeline.quiet import filtered_stderr
+
+NOISE = (
+    "W0000 00:00:1795678667.862574   15491 inference_feedback_manager.cc:114] Feedback manager "
+    "requires a model with a single signature inference. Disabling support for feedback tensors."
+)
+
+
+def test_progress_counts_signs_videos_and_frames():
+    state = ProgressState(total_signs=3)
+    state.apply({"event": "sign", "sign": "01-train/0001", "videos": 2, "skipped": False})
+    state.apply({"event": "sign", "sign": "01-train/0002", "videos": 0, "skipped": True})
+    state.apply({"event": "video", "sign": "01-train/0001", "frames": 9, "ok": True})
+    assert (state.signs_done, state.videos_done, state.videos_total) == (1, 1, 2)
+    state.apply({"event": "video", "sign": "01-train/0001", "frames": 5, "ok": False})
+    assert (state.signs_done, state.videos_failed, state.frames) == (2, 1, 14)
+    assert "signs 2/3, 1 already done, 1 failed" in state.describe()
+
+
+def test_filter_drops_only_known_noise_also_from_child_processes(capfd):
+    with filtered_stderr() as terminal:
+        child = f"import sys; sys.stderr.write({NOISE!r} + '\\n' + 'worker: real problem\\n')"
+        subprocess.run([sys.executable, "-c", child], check=True)
+        os.write(2, b"driver: kept\n" + NOISE.encode() + b"\n")
+        terminal.write("progress bar line\n")
+    err = capfd.readouterr().err
+    assert "worker: real problem" in err and "driver: kept" in err
+    assert "progress bar line" in err and "Feedback manager" not in err
