@@ -30,3 +30,12 @@ def npz_bytes(arrays: Mapping[str, npt.NDArray[np.float32]]) -> bytes:
                     f, np.asanyarray(array), allow_pickle=False
                 )
     return buffer.getvalue()
+
+
+def read_npz(data: bytes) -> dict[str, npt.NDArray[np.float32]]:
+    """The arrays of an .npz file's bytes, by name; ValueError when it is not one."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise ValueError(f"not a readable npz file ({e})") from e
