@@ -17,8 +17,14 @@ REQUIRED = [
     "tqdm==4.70.1",
 ]
 
+# Writes `.pose` files (--output_format pose, python -m pipeline.convert); the tests read
+# them back, so the test extra carries it too.
+POSE = ["pose-format==0.15.0"]
+
 EXTRAS = {
+    "pose": POSE,
     "test": [
+        *POSE,
         "pytest==9.2.0",
         "pytest-timeout==2.4.0",
         "ruff==0.17.6",

@@ -25,6 +25,9 @@ from keypoints.frames import (
 KARSL_LAYOUT = "{signer}/{signer}/{split}/{sign:04d}"
 REPORTS_DIR = "_reports"
 STAGING_DIR = "_staging"  # per-video arrays waiting for their sign's npz
+OUTPUT_FORMATS = ("npz", "pose")
+# In pose output, the file that says all of a sign's .pose files are in place.
+POSE_SIGN_DONE = "_SUCCESS"
 
 
 class SignKey(NamedTuple):
@@ -53,6 +56,22 @@ def sign_folder(input_root: str, corpus_layout: str, key: SignKey) -> str:
 
 def npz_path(output_root: str, key: SignKey) -> str:
     return join(output_root, f"{key.signer}-{key.split}", f"{key.sign:04d}.npz")
+
+
+def pose_folder(output_root: str, key: SignKey) -> str:
+    """Where a sign's .pose files go: one per video, named for it."""
+    return join(output_root, f"{key.signer}-{key.split}", f"{key.sign:04d}")
+
+
+def pose_path(output_root: str, key: SignKey, video: str) -> str:
+    return join(pose_folder(output_root, key), f"{video}.pose")
+
+
+def done_path(output_root: str, key: SignKey, output_format: str) -> str:
+    """The file whose presence marks a sign as done: its npz, or its pose folder's marker."""
+    if output_format == "pose":
+        return join(pose_folder(output_root, key), POSE_SIGN_DONE)
+    return npz_path(output_root, key)
 
 
 def sign_report_path(output_root: str, key: SignKey) -> str:

@@ -12,8 +12,8 @@ import numpy.typing as npt
 
 from keypoints import layout as L
 from keypoints.backends import Backend
+from keypoints.derive import derive_points
 from keypoints.frames import Frame, OpenFile, VideoSource, VideoUnreadable, open_video
-from keypoints.normalise import adjust
 
 MAX_LISTED_PROBLEMS = 20  # a report lists this many unreadable frames by name, then counts
 
@@ -62,10 +62,11 @@ class VideoKeypoints:
 def frame_points(
     full: npt.NDArray[np.float32], width: int, height: int, settings: ExtractionSettings
 ) -> npt.NDArray[np.float32]:
-    """The points written for a frame (or frames) of full-layout landmarks."""
-    if settings.adjusted:
-        full = adjust(full, width, height)
-    return L.select_184(full) if settings.layout == "184" else full
+    """The points written for a frame (or frames) of full-layout landmarks.
+
+    The same function derives them later from full-layout output (keypoints.derive).
+    """
+    return derive_points(full, settings.layout, settings.adjusted, (width, height))
 
 
 class _Accumulator:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Mapping
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -18,11 +19,9 @@ import numpy.typing as npt
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
 
 
-def npy_bytes(array: npt.NDArray[np.float32]) -> bytes:
-    """One array as a .npy file."""
-    buffer = io.BytesIO()
-    np.lib.format.write_array(buffer, array, allow_pickle=False)  # type: ignore[no-untyped-call]
-    return buffer.getvalue()
+def write_npy(f: BinaryIO, array: npt.NDArray[np.float32]) -> None:
+    """One array as a .npy file, written straight to a stream."""
+    np.lib.format.write_array(f, array, allow_pickle=False)  # type: ignore[no-untyped-call]
 
 
 def load_npy(data: bytes) -> npt.NDArray[np.float32]:
@@ -42,3 +41,12 @@ def npz_bytes(arrays: Mapping[str, npt.NDArray[np.float32]]) -> bytes:
                     f, np.asanyarray(array), allow_pickle=False
                 )
     return buffer.getvalue()
+
+
+def read_npz(data: bytes) -> dict[str, npt.NDArray[np.float32]]:
+    """The arrays of an .npz file's bytes, by name; ValueError when it is not one."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise ValueError(f"not a readable npz file ({e})") from e

@@ -9,7 +9,14 @@ from keypoints.extract import ExtractionSettings
 from pipeline.options import SignKpsOptions, selected_signs
 from transforms.extract import ExtractKeypoints
 from transforms.listing import ListSignVideos
+from transforms.pose_sink import WriteSignPoses
 from transforms.sink import WriteSignNpz
+
+# --output_format -> the sink writing it.
+SINKS: dict[str, type[WriteSignNpz] | type[WriteSignPoses]] = {
+    "npz": WriteSignNpz,
+    "pose": WriteSignPoses,
+}
 
 
 def extraction_settings(opts: SignKpsOptions) -> ExtractionSettings:
@@ -17,7 +24,8 @@ def extraction_settings(opts: SignKpsOptions) -> ExtractionSettings:
 
 
 def build(p: beam.Pipeline, opts: SignKpsOptions) -> beam.PCollection[SignKey]:
-    """Selected signs -> their videos -> keypoints -> one npz per sign."""
+    """Selected signs -> their videos -> keypoints -> one npz (or .pose folder) per sign."""
+    write = SINKS[opts.output_format]
     return (
         p
         | "SelectSigns" >> beam.Create(selected_signs(opts))
@@ -28,8 +36,9 @@ def build(p: beam.Pipeline, opts: SignKpsOptions) -> beam.PCollection[SignKey]:
             opts.output_root,
             overwrite=opts.overwrite,
             progress_socket=opts.progress_socket,
+            output_format=opts.output_format,
         )
         | "ExtractKeypoints"
         >> ExtractKeypoints(opts.backend, extraction_settings(opts), opts.progress_socket)
-        | "WriteSignNpz" >> WriteSignNpz(opts.output_root)
+        | write.__name__ >> write(opts.output_root)
     )

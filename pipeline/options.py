@@ -7,8 +7,9 @@ import argparse
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from keypoints.backends import BACKENDS
-from keypoints.corpus import KARSL_LAYOUT
+from keypoints.corpus import KARSL_LAYOUT, OUTPUT_FORMATS
 from keypoints.layout import LAYOUTS
+from keypoints.pose_file import require_pose_format
 
 MAX_SIGN = 9999
 
@@ -58,6 +59,13 @@ class SignKpsOptions(PipelineOptions):
             help="184: the published subset; full: every landmark (553 points).",
         )
         group.add_argument(
+            "--output_format",
+            choices=OUTPUT_FORMATS,
+            default="npz",
+            help="npz: one {sign:04d}.npz per sign; pose: a {sign:04d}/ folder per sign with "
+            "one {video}.pose file per video (pose-format library, image coordinates in pixels).",
+        )
+        group.add_argument(
             "--overwrite",
             action="store_true",
             help="Redo signs whose npz exists (by default they are skipped).",
@@ -90,3 +98,18 @@ def validate(opts: SignKpsOptions) -> None:
         )
     if opts.fps <= 0:
         raise OptionsError(f"--fps must be positive, got {opts.fps}")
+    if opts.output_format == "pose":
+        _validate_pose_output(opts)
+
+
+def _validate_pose_output(opts: SignKpsOptions) -> None:
+    if opts.adjusted:
+        raise OptionsError(
+            "--output_format pose holds image coordinates in pixels, as pose-format's tools "
+            "expect: drop --adjusted (pose-format normalises by itself; keypoints.derive "
+            "derives adjusted points from npz output)"
+        )
+    try:
+        require_pose_format()
+    except ImportError as e:
+        raise OptionsError(str(e)) from e

@@ -14,7 +14,7 @@ from apache_beam.metrics.metric import MetricResults, MetricsFilter
 
 from keypoints.corpus import REPORTS_DIR, STAGING_DIR, join
 from transforms import metrics
-from transforms.sink import TEMP_SUFFIX, write_atomically
+from transforms.files import TEMP_SUFFIX, write_atomically
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.localfilesystem import LocalFileSystem
 
-from keypoints.corpus import SignKey, group_videos, join, npz_path, sign_folder
+from keypoints.corpus import SignKey, done_path, group_videos, join, sign_folder
 from keypoints.frames import VideoSource
 from transforms import metrics
 from transforms.progress import ProgressSender
@@ -49,17 +49,20 @@ class ListSignVideosDoFn(beam.DoFn):
         output_root: str,
         overwrite: bool,
         progress_socket: str | None = None,
+        output_format: str = "npz",
     ) -> None:
         self._input_root = input_root
         self._corpus_layout = corpus_layout
         self._output_root = output_root
         self._overwrite = overwrite
+        self._output_format = output_format
         self._progress = ProgressSender(progress_socket)
 
     def process(self, element: SignTuple) -> Iterator[VideoWork]:
         sign, signer, split = element
         key = SignKey(signer, split, sign)
-        if not self._overwrite and FileSystems.exists(npz_path(self._output_root, key)):
+        done = done_path(self._output_root, key, self._output_format)
+        if not self._overwrite and FileSystems.exists(done):
             metrics.SIGNS_SKIPPED.inc()
             self._progress.send(event="sign", sign=key.label, videos=0, skipped=True)
             return
@@ -93,10 +96,11 @@ class ListSignVideos(beam.PTransform):
         output_root: str,
         overwrite: bool = False,
         progress_socket: str | None = None,
+        output_format: str = "npz",
     ) -> None:
         super().__init__()
         self._dofn = ListSignVideosDoFn(
-            input_root, corpus_layout, output_root, overwrite, progress_socket
+            input_root, corpus_layout, output_root, overwrite, progress_socket, output_format
         )
 
     def expand(self, signs: beam.PCollection[SignTuple]) -> beam.PCollection[VideoWork]:

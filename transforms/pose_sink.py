@@ -1,0 +1,100 @@
+"""The pose sink: one .pose file per video, in one folder per sign, plus the sign's report.
+
+Files go through ``write_atomically`` (temporary name, then rename), as in the npz sink.
+A sign's folder holds several files, so no single one of them can say "this sign is done";
+the sign's marker does, written last:
+
+1. remove the marker, so that a rewrite (``--overwrite``) cut short is redone next time;
+2. the sign's per-video report (as in npz output: every output file has its report);
+3. one ``<video>.pose`` per video that gave keypoints;
+4. remove ``.pose`` files an earlier run left for videos the sign no longer has;
+5. the marker ``_SUCCESS``: its presence is what makes a later run skip the sign.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from keypoints.corpus import SignKey, done_path, join, pose_folder, pose_path, sign_report_path
+from keypoints.pose_file import pose_bytes
+from transforms import metrics
+from transforms.extract import VideoResult
+from transforms.files import delete_if_present, write_atomically
+from transforms.staging import (
+    GroupVideosBySign,
+    SignGroup,
+    StagedVideo,
+    already_written,
+    delete_staged,
+    report_lines,
+    sign_videos,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def write_sign_poses(
+    output_root: str, key: SignKey, report: bytes, poses: Mapping[str, bytes]
+) -> None:
+    """Write one sign's report and .pose files (video name -> bytes), then its marker."""
+    marker = done_path(output_root, key, "pose")
+    delete_if_present([marker])
+    write_atomically(sign_report_path(output_root, key), report)
+    written = {pose_path(output_root, key, video) for video in poses}
+    for video, data in poses.items():
+        write_atomically(pose_path(output_root, key, video), data)
+    pattern = join(pose_folder(output_root, key), "*.pose")
+    stale = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
+    delete_if_present([p for p in stale if p not in written])
+    write_atomically(marker, b"")
+
+
+def video_pose(video: StagedVideo) -> bytes | None:
+    """A video's .pose file, or None; a video whose file cannot be made is marked failed."""
+    report = video.report
+    if video.array_path is None:
+        return None
+    try:
+        assert report.width and report.height and report.fps, "an ok video has a size and rate"
+        return pose_bytes(video.load(), report.width, report.height, report.fps)
+    except ValueError as e:
+        report.status, report.reason = "failed", f"cannot write a .pose file: {e}"
+        logger.error("%s: %s", report.source, report.reason)
+        metrics.VIDEOS_OK.dec()
+        metrics.VIDEOS_FAILED.inc()
+        return None
+
+
+class _WriteSignPosesDoFn(beam.DoFn):
+    def __init__(self, output_root: str) -> None:
+        self._output_root = output_root
+
+    def process(self, element: SignGroup) -> Iterator[SignKey]:
+        key, videos = sign_videos(element)
+        if not already_written(videos):
+            poses = {v.report.video: video_pose(v) for v in videos}
+            written = {video: data for video, data in poses.items() if data is not None}
+            reports = report_lines(key, (v.report for v in videos))
+            write_sign_poses(self._output_root, key, reports, written)
+            delete_staged(videos)
+            metrics.SIGNS_WRITTEN.inc()
+        yield key
+
+
+class WriteSignPoses(beam.PTransform):
+    """(SignKey, VideoKeypoints) per video in; a folder of .pose files per sign out."""
+
+    def __init__(self, output_root: str) -> None:
+        super().__init__()
+        self._output_root = output_root
+
+    def expand(self, results: beam.PCollection[VideoResult]) -> beam.PCollection[SignKey]:
+        return (
+            results
+            | "GroupVideosBySign" >> GroupVideosBySign(self._output_root)
+            | "WriteFiles" >> beam.ParDo(_WriteSignPosesDoFn(self._output_root))
+        )
