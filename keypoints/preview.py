@@ -151,8 +151,7 @@ def adjusted_tile(points: npt.NDArray[np.float32], views: dict[str, PartView], w
         panel = draw.blank_canvas(side - 2, side - 2, draw.PANEL_BACKGROUND)
         block, view = L.PARTS_184[part], views[part]
         scale = (side - 2) / 2 / view.half
-        to_pixels = points[:, :2].astype(np.float64) - view.centre
-        pixels = to_pixels * scale + (side - 2) / 2
+        pixels = (points[:, :2].astype(np.float64) - view.centre) * scale + (side - 2) / 2
         origin = (-np.array(view.centre) * scale + (side - 2) / 2).round().astype(int)
         cv2.line(panel, (int(origin[0]), 0), (int(origin[0]), side), draw.AXIS_COLOUR, 1)
         cv2.line(panel, (0, int(origin[1])), (side, int(origin[1])), draw.AXIS_COLOUR, 1)
@@ -180,8 +179,6 @@ def image_tile(points: npt.NDArray[np.float32], rgb: Image | None, size: tuple[i
 
 def tile_size(video: VideoPoints, width: int, rgb: Image | None) -> tuple[int, int]:
     """(width, height) of one tile: the recorded frame's aspect, or the frame's own."""
-    if video.adjusted:
-        return width // 2 * 2, width // 2 * 2
     if video.width and video.height:
         aspect = video.height / video.width
     elif rgb is not None:
@@ -205,22 +202,20 @@ def render_tiles(
     """Tiles of the frames at ``indices``, each with its frame number.
 
     ``frames`` are the video's readable frames in order; their count must match the
-    keypoints, or they are not the frames these keypoints came from.
+    keypoints, or they are not the frames these keypoints came from. Adjusted output is
+    not drawn on them (it has no place there), but the count is still checked.
     """
     wanted = set(indices)
     views = part_views(video.points) if video.adjusted else {}
     tiles: dict[int, Image] = {}
-    seen = 0
     source = iter(frames) if frames is not None else None
     for index in range(video.frames):
         rgb = next(source, None) if source is not None else None
-        if source is not None:
-            if rgb is None:
-                raise PreviewError(
-                    f"{video.label}: the frames given end after {index} frames, "
-                    f"but the keypoints have {video.frames}"
-                )
-            seen += 1
+        if source is not None and rgb is None:
+            raise PreviewError(
+                f"{video.label}: the frames given end after {index} frames, "
+                f"but the keypoints have {video.frames}"
+            )
         if index not in wanted:
             continue
         points = video.points[index]
@@ -228,8 +223,8 @@ def render_tiles(
             tile = adjusted_tile(points, views, width)
         else:
             tile = image_tile(points, rgb, tile_size(video, width, rgb))
-        draw.put_text(tile, f"frame {index + 1}/{video.frames}", (4, tile.shape[0] - 24),
-                      box=draw.BACKGROUND)  # fmt: skip
+        bottom_left = (4, tile.shape[0] - draw.LINE_HEIGHT - 2)
+        draw.put_text(tile, f"frame {index + 1}/{video.frames}", bottom_left, box=draw.BACKGROUND)
         tiles[index] = tile
     if source is not None and next(source, None) is not None:
         raise PreviewError(

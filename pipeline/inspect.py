@@ -19,7 +19,7 @@ import logging
 import os
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -211,7 +211,7 @@ def thumbnail(record: dict[str, Any], sign: SignOutput, on_frames: bool) -> byte
         return None
     source = record.get("source") or ""
     usable = on_frames and not video.adjusted and os.path.exists(source)
-    args = (THUMBNAIL_SAMPLES, THUMBNAIL_SAMPLES, THUMBNAIL_TILE_WIDTH)
+    args = (THUMBNAIL_SAMPLES, THUMBNAIL_SAMPLES, THUMBNAIL_TILE_WIDTH)  # one row of tiles
     if usable:
         try:
             with source_frames(source, video.fps) as frames:
@@ -255,6 +255,16 @@ def make_report(args: argparse.Namespace) -> str:
     return f"signkps inspect: wrote {args.out} ({len(records)} videos)"
 
 
+def _count(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="python -m pipeline.inspect", description=__doc__.split("\n")[0]
@@ -266,11 +276,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--video", help="the video's name in the npz (needed if it holds several)")
     p.add_argument("--frames", help="the video's frame folder or video file, to draw on")
     p.add_argument("--out", required=True, help="preview.png (a grid), .gif or .mp4 (animations)")
-    p.add_argument("--samples", type=int, default=preview.DEFAULT_SAMPLES,
+    p.add_argument("--samples", type=_count(1), default=preview.DEFAULT_SAMPLES,
                    help="frames in a PNG grid (default %(default)s)")  # fmt: skip
-    p.add_argument("--columns", type=int, default=preview.DEFAULT_COLUMNS,
+    p.add_argument("--columns", type=_count(1), default=preview.DEFAULT_COLUMNS,
                    help="columns of a PNG grid (default %(default)s)")  # fmt: skip
-    p.add_argument("--width", type=int, help="pixels across one frame "
+    p.add_argument("--width", type=_count(16), help="pixels across one frame "
                    f"(default {preview.DEFAULT_TILE_WIDTH} in a grid, "
                    f"{preview.DEFAULT_ANIMATION_WIDTH} in an animation)")  # fmt: skip
     p.add_argument("--coordinates", choices=COORDINATES, default="auto",
@@ -279,7 +289,7 @@ def parser() -> argparse.ArgumentParser:
     r = commands.add_parser("report", help="one self-contained HTML page on a run's output")
     r.add_argument("--output_root", required=True, help="the run's --output_root")
     r.add_argument("--out", required=True, help="the HTML file to write")
-    r.add_argument("--worst", type=int, default=DEFAULT_WORST,
+    r.add_argument("--worst", type=_count(0), default=DEFAULT_WORST,
                    help="how many worst videos get a preview (default %(default)s)")  # fmt: skip
     r.add_argument("--no_source_frames", action="store_true",
                    help="draw previews on blank canvases, not on the videos' frames")  # fmt: skip
@@ -289,11 +299,6 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
-    for name in ("samples", "columns", "width", "worst"):
-        value = getattr(args, name, None)
-        if value is not None and value < (0 if name == "worst" else 1):
-            print(f"signkps inspect: --{name} must be positive, got {value}", file=sys.stderr)
-            return 2
     try:
         message = make_preview(args) if args.command == "preview" else make_report(args)
     except (InspectError, PreviewError) as e:
