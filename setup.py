@@ -15,6 +15,7 @@ REQUIRED = [
     "matplotlib==3.11.2",
     "natsort==8.4.0",
     "tqdm==4.70.1",
+    "pillow==12.3.0",  # GIF previews (pipeline.inspect)
 ]
 
 # Writes `.pose` files (--output_format pose, python -m pipeline.convert); the tests read
@@ -29,6 +30,7 @@ EXTRAS = {
         "pytest-timeout==2.4.0",
         "ruff==0.17.6",
         "mypy==2.4.1",
+        "selenium==4.51.0",  # drives Debian's Chromium to check the HTML report
     ],
 }
 
