@@ -15,6 +15,7 @@ REQUIRED = [
     "matplotlib==3.11.2",
     "natsort==8.4.0",
     "tqdm==4.70.1",
+    "platformdirs==4.14.8",
 ]
 
 EXTRAS = {
