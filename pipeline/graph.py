@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from keypoints.backends import BackendConfig
 from keypoints.corpus import SignKey
 from keypoints.extract import ExtractionSettings
 from pipeline.options import SignKpsOptions, selected_signs
@@ -14,6 +15,10 @@ from transforms.sink import WriteSignNpz
 
 def extraction_settings(opts: SignKpsOptions) -> ExtractionSettings:
     return ExtractionSettings(adjusted=opts.adjusted, layout=opts.layout_points, fps=opts.fps)
+
+
+def backend_config(opts: SignKpsOptions) -> BackendConfig:
+    return BackendConfig(model_dir=opts.model_dir, pose_model=opts.pose_model)
 
 
 def build(p: beam.Pipeline, opts: SignKpsOptions) -> beam.PCollection[SignKey]:
@@ -30,6 +35,8 @@ def build(p: beam.Pipeline, opts: SignKpsOptions) -> beam.PCollection[SignKey]:
             progress_socket=opts.progress_socket,
         )
         | "ExtractKeypoints"
-        >> ExtractKeypoints(opts.backend, extraction_settings(opts), opts.progress_socket)
+        >> ExtractKeypoints(
+            opts.backend, extraction_settings(opts), opts.progress_socket, backend_config(opts)
+        )
         | "WriteSignNpz" >> WriteSignNpz(opts.output_root)
     )
