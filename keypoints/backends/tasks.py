@@ -10,10 +10,10 @@ are done here:
   wrist disagreed are counted per video.
 - Fresh tracking state per video. VIDEO mode carries tracking and smoothing state from
   frame to frame, and needs strictly increasing timestamps. Restarting each landmarker's
-  graph drops that state and lets timestamps start again at 0, for a fraction of the cost
-  of new landmarkers (measured in benchmarks/compare_backends.py). Offsetting the
-  timestamps of the next video would be cheaper still but keeps the state: the same video
-  then gives different landmarks depending on what came before it.
+  graph drops that state and lets timestamps start again at 0, for less than new
+  landmarkers cost (benchmarks/compare_backends.py). Offsetting the timestamps of the next
+  video, or feeding a blank frame between videos, keeps state: the same video then gives
+  different landmarks depending on what came before it.
 """
 
 from __future__ import annotations
