@@ -137,29 +137,22 @@ class ModelStore:
     def path(self, model: ModelFile) -> Path:
         if self.model_dir is not None and not is_url(self.model_dir):
             return self._in_model_dir(model)
-        cache_dir = self.cache_dir or default_cache_dir()
-        cached = cache_dir / model.name
-        if cached.is_file():
-            actual = sha256_of(cached)
-            if actual == model.sha256:
-                return cached
-            logger.warning(
-                "%s: sha256 %s is not the pinned %s; fetching it again",
-                cached,
-                actual,
-                model.sha256,
-            )
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        cached = (self.cache_dir or default_cache_dir()) / model.name
+        if not _cached_and_intact(cached, model):
+            self._fetch(model, cached)
+        return cached
+
+    def _fetch(self, model: ModelFile, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
         if self.model_dir is not None:
             source = f"{self.model_dir.rstrip('/')}/{model.name}"
             with self._open_remote(model, source) as (stream, size):
-                _store(model, source, stream, size, cached, self.progress)
+                _store(model, source, stream, size, target, self.progress)
         else:
             source = f"{(self.base_url or default_base_url()).rstrip('/')}/{model.url_path}"
             with _download(model, source) as (stream, size):
-                _store(model, source, stream, size, cached, self.progress)
-        logger.info("%s: fetched from %s into %s", model.name, source, cache_dir)
-        return cached
+                _store(model, source, stream, size, target, self.progress)
+        logger.info("%s: fetched from %s into %s", model.name, source, target.parent)
 
     def _in_model_dir(self, model: ModelFile) -> Path:
         assert self.model_dir is not None
@@ -181,6 +174,17 @@ class ModelStore:
             raise ModelError(f"{model.name}: cannot read {source} ({e})") from e
         with stream:
             yield stream, None
+
+
+def _cached_and_intact(path: Path, model: ModelFile) -> bool:
+    if not path.is_file():
+        return False
+    actual = sha256_of(path)
+    if actual != model.sha256:
+        logger.warning(
+            "%s: sha256 %s is not the pinned %s; fetching it again", path, actual, model.sha256
+        )
+    return actual == model.sha256
 
 
 @contextlib.contextmanager
@@ -226,7 +230,7 @@ def _store(
             unit_divisor=1024,
             desc=model.name,
             disable=None if progress is None else not progress,
-            leave=False,
+            leave=True,
         )
         with os.fdopen(fd, "wb") as out, bar:
             try:

@@ -120,6 +120,13 @@ def test_download_fills_the_cache_once(server, tmp_path):
     assert len(server.requests) == before + 1  # the second time it comes from the cache
 
 
+def test_a_download_shows_its_progress(server, tmp_path, capsys):
+    store = ModelStore(cache_dir=tmp_path, base_url=f"{server.url}/{GOOD}", progress=True)
+    store.path(MODEL)
+    bar = capsys.readouterr().err
+    assert MODEL.name in bar and "100%" in bar and "3.58M" in bar  # 3,758,596 bytes
+
+
 def test_environment_names_the_cache_and_the_mirror(server, tmp_path, monkeypatch):
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "env-cache"))
     monkeypatch.setenv(BASE_URL_ENV, f"{server.url}/{GOOD}")
