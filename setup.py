@@ -16,6 +16,7 @@ REQUIRED = [
     "natsort==8.4.0",
     "tqdm==4.70.1",
     "pillow==12.3.0",  # GIF previews (pipeline.inspect)
+    "platformdirs==4.14.8",
 ]
 
 # Writes `.pose` files (--output_format pose, python -m pipeline.convert); the tests read

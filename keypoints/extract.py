@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from keypoints import layout as L
-from keypoints.backends import Backend
+from keypoints.backends import Backend, CountsHandLabelDisagreements
 from keypoints.derive import derive_points
 from keypoints.frames import Frame, OpenFile, VideoSource, VideoUnreadable, open_video
 
@@ -42,6 +42,8 @@ class VideoReport:
     height: int | None = None
     fps: float | None = None
     coverage: dict[str, float] = field(default_factory=dict)
+    # frames where a hand's label named the other slot than its pose wrist (tasks backend)
+    hand_label_disagreements: int | None = None
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -125,6 +127,8 @@ def extract_video(
                 acc.add(frame, backend, stream.fps)
     except VideoUnreadable as e:
         report.reason = str(e)
+    if isinstance(backend, CountsHandLabelDisagreements):
+        report.hand_label_disagreements = backend.hand_label_disagreements
     result = acc.finish()
     report.seconds = round(time.perf_counter() - started, 3)
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from keypoints.backends import BackendConfig
 from keypoints.corpus import SignKey
 from keypoints.extract import ExtractionSettings
 from pipeline.options import SignKpsOptions, selected_signs
@@ -23,6 +24,10 @@ def extraction_settings(opts: SignKpsOptions) -> ExtractionSettings:
     return ExtractionSettings(adjusted=opts.adjusted, layout=opts.layout_points, fps=opts.fps)
 
 
+def backend_config(opts: SignKpsOptions) -> BackendConfig:
+    return BackendConfig(model_dir=opts.model_dir, pose_model=opts.pose_model)
+
+
 def build(p: beam.Pipeline, opts: SignKpsOptions) -> beam.PCollection[SignKey]:
     """Selected signs -> their videos -> keypoints -> one npz (or .pose folder) per sign."""
     write = SINKS[opts.output_format]
@@ -39,6 +44,8 @@ def build(p: beam.Pipeline, opts: SignKpsOptions) -> beam.PCollection[SignKey]:
             output_format=opts.output_format,
         )
         | "ExtractKeypoints"
-        >> ExtractKeypoints(opts.backend, extraction_settings(opts), opts.progress_socket)
+        >> ExtractKeypoints(
+            opts.backend, extraction_settings(opts), opts.progress_socket, backend_config(opts)
+        )
         | write.__name__ >> write(opts.output_root)
     )

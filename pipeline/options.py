@@ -9,6 +9,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from keypoints.backends import BACKENDS
 from keypoints.corpus import KARSL_LAYOUT, OUTPUT_FORMATS
 from keypoints.layout import LAYOUTS
+from keypoints.models import POSE_MODELS
 from keypoints.pose_file import require_pose_format
 
 MAX_SIGN = 9999
@@ -45,7 +46,24 @@ class SignKpsOptions(PipelineOptions):
             action="store_true",
             help="Write per-part normalised coordinates instead of image coordinates.",
         )
-        group.add_argument("--backend", choices=BACKENDS, default="holistic")
+        group.add_argument(
+            "--backend",
+            choices=BACKENDS,
+            default="holistic",
+            help="holistic: MediaPipe's legacy Holistic; tasks: the Tasks pose, face and "
+            "hand landmarkers (model files from --model_dir or the download cache).",
+        )
+        group.add_argument(
+            "--pose_model",
+            choices=list(POSE_MODELS),
+            default="full",
+            help="Pose landmarker bundle of the tasks backend (default: %(default)s).",
+        )
+        group.add_argument(
+            "--model_dir",
+            help="Folder or URL (gs://...) holding the tasks backend's .task files, checked "
+            "against pinned sha256; by default they are downloaded once into $SIGNKPS_CACHE.",
+        )
         group.add_argument(
             "--fps",
             type=float,

@@ -19,15 +19,17 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from keypoints.backends import backend_settings
+from keypoints.backends import backend_settings, fetch_models
 from keypoints.corpus import REPORTS_DIR, join
 from keypoints.layout import PART_NAMES
+from keypoints.models import ModelError
 from pipeline import reports
-from pipeline.graph import build
-from pipeline.options import SignKpsOptions, selected_signs, validate
+from pipeline.graph import backend_config, build
+from pipeline.options import OptionsError, SignKpsOptions, selected_signs, validate
 from pipeline.progress import ProgressMonitor
 from pipeline.quiet import filtered_stderr
 from pipeline.runner import create_runner, is_local
+from transforms.extract import open_for_reading
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,12 @@ def run(argv: list[str] | None = None) -> RunOutcome:
     opts = options.view_as(SignKpsOptions)
     validate(opts)
     signs = selected_signs(opts)
+    if is_local(options):
+        # Fetch and verify the models once, here, rather than in every worker process.
+        try:
+            fetch_models(opts.backend, backend_config(opts), open_for_reading)
+        except ModelError as e:
+            raise OptionsError(str(e)) from e
     started_at, started = _now(), time.monotonic()
 
     with contextlib.ExitStack() as local_run:
@@ -74,7 +82,10 @@ def run(argv: list[str] | None = None) -> RunOutcome:
     record = {
         "project": "signkps",
         "versions": reports.versions(),
-        "backend": {"name": opts.backend, "settings": backend_settings(opts.backend)},
+        "backend": {
+            "name": opts.backend,
+            "settings": backend_settings(opts.backend, backend_config(opts)),
+        },
         "options": {k: v for k, v in options.get_all_options(drop_default=True).items()},
         "signs_selected": len(signs),
         "counters": counts,

@@ -8,7 +8,7 @@ from typing import BinaryIO
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from keypoints.backends import Backend, create_backend
+from keypoints.backends import Backend, BackendConfig, create_backend
 from keypoints.corpus import SignKey
 from keypoints.extract import ExtractionSettings, VideoKeypoints, extract_video
 from transforms import metrics
@@ -24,21 +24,28 @@ def open_for_reading(path: str) -> BinaryIO:
 
 
 class ExtractKeypointsDoFn(beam.DoFn):
-    """Builds the backend once per DoFn instance, then extracts one video per element."""
+    """Builds the backend once per DoFn instance, then extracts one video per element.
+
+    The backend's model files are resolved (fetched, verified) in ``setup()``, on the worker.
+    """
 
     def __init__(
         self,
         backend: str,
         settings: ExtractionSettings,
         progress_socket: str | None = None,
+        backend_config: BackendConfig | None = None,
     ) -> None:
         self._backend_name = backend
+        self._backend_config = backend_config or BackendConfig()
         self._settings = settings
         self._backend: Backend | None = None
         self._progress = ProgressSender(progress_socket)
 
     def setup(self) -> None:
-        self._backend = create_backend(self._backend_name)
+        self._backend = create_backend(
+            self._backend_name, self._backend_config, open_file=open_for_reading
+        )
 
     def process(self, element: VideoWork) -> Iterator[VideoResult]:
         key, source = element
@@ -66,10 +73,14 @@ class ExtractKeypointsDoFn(beam.DoFn):
 
 class ExtractKeypoints(beam.PTransform):
     def __init__(
-        self, backend: str, settings: ExtractionSettings, progress_socket: str | None = None
+        self,
+        backend: str,
+        settings: ExtractionSettings,
+        progress_socket: str | None = None,
+        backend_config: BackendConfig | None = None,
     ) -> None:
         super().__init__()
-        self._dofn = ExtractKeypointsDoFn(backend, settings, progress_socket)
+        self._dofn = ExtractKeypointsDoFn(backend, settings, progress_socket, backend_config)
 
     def expand(self, videos: beam.PCollection[VideoWork]) -> beam.PCollection[VideoResult]:
         return videos | "Extract" >> beam.ParDo(self._dofn)

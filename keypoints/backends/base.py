@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """What a backend needs besides its name; the DoFn carries it to the workers.
+
+    ``model_dir`` is a folder or URL holding the Tasks model files (None: the cache,
+    filled from the official URLs); ``pose_model`` picks the pose bundle (lite, full, heavy).
+    Holistic ships its models inside mediapipe and ignores both.
+    """
+
+    model_dir: str | None = None
+    pose_model: str = "full"
 
 
 class Backend(Protocol):
@@ -34,3 +48,10 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class CountsHandLabelDisagreements(Protocol):
+    """A backend that places hands by two cues and counts, per video, where they disagreed."""
+
+    hand_label_disagreements: int  # frames since start_video()
