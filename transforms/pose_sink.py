@@ -14,7 +14,7 @@ the sign's marker does, written last:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -24,15 +24,7 @@ from keypoints.pose_file import pose_bytes
 from transforms import metrics
 from transforms.extract import VideoResult
 from transforms.files import delete_if_present, write_atomically
-from transforms.staging import (
-    GroupVideosBySign,
-    SignGroup,
-    StagedVideo,
-    already_written,
-    delete_staged,
-    report_lines,
-    sign_videos,
-)
+from transforms.staging import GroupVideosBySign, StagedVideo, WriteSignDoFn, report_lines
 
 logger = logging.getLogger(__name__)
 
@@ -69,20 +61,12 @@ def video_pose(video: StagedVideo) -> bytes | None:
         return None
 
 
-class _WriteSignPosesDoFn(beam.DoFn):
-    def __init__(self, output_root: str) -> None:
-        self._output_root = output_root
-
-    def process(self, element: SignGroup) -> Iterator[SignKey]:
-        key, videos = sign_videos(element)
-        if not already_written(videos):
-            poses = {v.report.video: video_pose(v) for v in videos}
-            written = {video: data for video, data in poses.items() if data is not None}
-            reports = report_lines(key, (v.report for v in videos))
-            write_sign_poses(self._output_root, key, reports, written)
-            delete_staged(videos)
-            metrics.SIGNS_WRITTEN.inc()
-        yield key
+class _WriteSignPosesDoFn(WriteSignDoFn):
+    def write(self, key: SignKey, videos: list[StagedVideo]) -> None:
+        poses = {v.report.video: video_pose(v) for v in videos}
+        written = {video: data for video, data in poses.items() if data is not None}
+        reports = report_lines(key, (v.report for v in videos))
+        write_sign_poses(self._output_root, key, reports, written)
 
 
 class WriteSignPoses(beam.PTransform):

@@ -6,39 +6,21 @@ and an npz is what marks a sign as done. A retried bundle writes the same bytes 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import apache_beam as beam
 
 from keypoints.corpus import SignKey, npz_path, sign_report_path
 from keypoints.npz import npz_bytes
-from transforms import metrics
 from transforms.extract import VideoResult
 from transforms.files import write_atomically
-from transforms.staging import (
-    GroupVideosBySign,
-    SignGroup,
-    already_written,
-    delete_staged,
-    report_lines,
-    sign_videos,
-)
+from transforms.staging import GroupVideosBySign, StagedVideo, WriteSignDoFn, report_lines
 
 
-class _WriteSignNpzDoFn(beam.DoFn):
-    def __init__(self, output_root: str) -> None:
-        self._output_root = output_root
-
-    def process(self, element: SignGroup) -> Iterator[SignKey]:
-        key, videos = sign_videos(element)
-        if not already_written(videos):
-            arrays = {v.report.video: v.load() for v in videos if v.array_path}
-            reports = report_lines(key, (v.report for v in videos))
-            write_atomically(sign_report_path(self._output_root, key), reports)
-            write_atomically(npz_path(self._output_root, key), npz_bytes(arrays))
-            delete_staged(videos)
-            metrics.SIGNS_WRITTEN.inc()
-        yield key
+class _WriteSignNpzDoFn(WriteSignDoFn):
+    def write(self, key: SignKey, videos: list[StagedVideo]) -> None:
+        arrays = {v.report.video: v.load() for v in videos if v.array_path}
+        reports = report_lines(key, (v.report for v in videos))
+        write_atomically(sign_report_path(self._output_root, key), reports)
+        write_atomically(npz_path(self._output_root, key), npz_bytes(arrays))
 
 
 class WriteSignNpz(beam.PTransform):

@@ -22,6 +22,7 @@ from natsort import natsorted
 from keypoints.corpus import SignKey, staging_path
 from keypoints.extract import VideoReport
 from keypoints.npz import load_npy, write_npy
+from transforms import metrics
 from transforms.extract import VideoResult
 from transforms.files import read_bytes, write_atomically
 
@@ -69,21 +70,31 @@ class GroupVideosBySign(beam.PTransform):
         )
 
 
-def sign_videos(element: SignGroup) -> tuple[SignKey, list[StagedVideo]]:
-    """The sign and its videos in natural order of their names (the order files list them)."""
-    videos = natsorted(element[1], key=lambda v: (v.report.video, v.report.source))
-    return SignKey(*element[0]), videos
+class WriteSignDoFn(beam.DoFn):
+    """One sign's staged videos in, its files written once, the sign out.
 
+    Subclasses say how a sign's files are written (``write``); this handles the rest the
+    same way for every output format: videos in natural order of their names, a retried
+    bundle that already wrote the sign (and deleted the staged arrays) doing nothing,
+    and the staged arrays deleted once the sign's files are in place.
+    """
 
-def already_written(videos: list[StagedVideo]) -> bool:
-    """True when a retried bundle already wrote the sign and deleted its staged arrays."""
-    return not all(FileSystems.exists(v.array_path) for v in videos if v.array_path)
+    def __init__(self, output_root: str) -> None:
+        self._output_root = output_root
 
+    def write(self, key: SignKey, videos: list[StagedVideo]) -> None:
+        raise NotImplementedError
 
-def delete_staged(videos: list[StagedVideo]) -> None:
-    staged = [v.array_path for v in videos if v.array_path]
-    if staged:
-        FileSystems.delete(staged)
+    def process(self, element: SignGroup) -> Iterator[SignKey]:
+        key = SignKey(*element[0])
+        videos = natsorted(element[1], key=lambda v: (v.report.video, v.report.source))
+        staged = [v.array_path for v in videos if v.array_path]
+        if all(FileSystems.exists(path) for path in staged):
+            self.write(key, videos)
+            if staged:
+                FileSystems.delete(staged)
+            metrics.SIGNS_WRITTEN.inc()
+        yield key
 
 
 def report_lines(key: SignKey, reports: Iterable[VideoReport]) -> bytes:
