@@ -31,13 +31,13 @@ def test_grouping_a_sign_folder():
     listing = group_videos(folder, entries, nested, folders=[])
     by_name = {v.name: v for v in listing.videos}
     assert sorted(by_name) == ["a", "b", "c"]
-    assert by_name["a"].is_folder and by_name["a"].ignored == 1
+    assert by_name["a"].is_folder and by_name["a"].ignored == (f"{folder}/a/Thumbs.db",)
     assert [p.rsplit("/", 1)[1] for p in by_name["a"].frame_paths] == [
         "frame_9.png",
         "frame_10.jpg",
     ]
     assert not by_name["b"].is_folder and by_name["b"].frame_paths == (f"{folder}/b.mp4",)
-    assert by_name["c"].frame_paths == () and by_name["c"].ignored == 1
+    assert by_name["c"].frame_paths == () and by_name["c"].ignored == (f"{folder}/c/x.txt",)
     assert listing.stray_files == [f"{folder}/notes.txt"]
 
 
@@ -98,4 +98,5 @@ def test_undecodable_frame_is_reported_not_raised(signer_frames, tmp_path: Path)
     with open_video(source, read_binary, 30.0) as stream:
         frames = list(stream.frames)
     assert frames[0].rgb is not None
-    assert frames[1].rgb is None and frames[1].problem == "2.jpg: not a decodable image"
+    assert frames[1].rgb is None
+    assert frames[1].problem == "2.jpg: not a decodable image (damaged, truncated, or not an image)"
