@@ -33,13 +33,19 @@ def temp_name(final: str) -> str:
 
 
 def write_atomically(final: str, data: bytes) -> None:
+    """``final`` holds ``data`` or is untouched: never a partial file, whatever fails.
+
+    A write that raises (a full disk) removes its temporary file; one killed outright
+    leaves it behind, hidden, for the end of the next run to remove.
+    """
     temp = temp_name(final)
-    with FileSystems.create(temp, compression_type="uncompressed") as f:
-        f.write(data)
     try:
+        with FileSystems.create(temp, compression_type="uncompressed") as f:
+            f.write(data)
         FileSystems.rename([temp], [final])  # replaces an older file (--overwrite) in one step
     except Exception:
-        FileSystems.delete([temp])
+        if FileSystems.exists(temp):
+            FileSystems.delete([temp])
         raise
 
 
@@ -61,7 +67,10 @@ class _WriteSignDoFn(beam.DoFn):
     ) -> Iterator[SignKey]:
         key, results = SignKey(*element[0]), element[1]
         ordered = natsorted(results, key=lambda r: (r.report.video, r.report.source))
-        arrays = {r.report.video: r.points for r in ordered if r.points is not None}
+        written = [r for r in ordered if r.points is not None]
+        arrays = {r.report.video: r.points for r in written}
+        if len(arrays) != len(written):  # listing refuses name clashes: this is a bug
+            raise RuntimeError(f"{key.label}: two written videos share one name")
         write_atomically(sign_report_path(self._output_root, key), report_lines(key, ordered))
         write_atomically(npz_path(self._output_root, key), npz_bytes(arrays))
         metrics.SIGNS_WRITTEN.inc()
