@@ -100,3 +100,19 @@ def test_undecodable_frame_is_reported_not_raised(signer_frames, tmp_path: Path)
     assert frames[0].rgb is not None
     assert frames[1].rgb is None
     assert frames[1].problem == "2.jpg: not a decodable image (damaged, truncated, or not an image)"
+
+
+def test_video_with_frames_over_the_pixel_limit_is_refused_unread(signer_video, monkeypatch):
+    from keypoints import frames
+
+    monkeypatch.setattr(frames, "MAX_FRAME_PIXELS", 1280 * 720 - 1)  # the clip is 1280x720
+    source = VideoSource("clip", str(signer_video), False, (str(signer_video),))
+    with (
+        pytest.raises(
+            VideoUnreadable,
+            match=r"^signer_sample_1280x720_9f\.mp4: frames of "
+            r"1280x720 are over the limit of 921,599 pixels per frame; not decoded$",
+        ),
+        open_video(source, read_binary, 30.0),
+    ):
+        pass  # fmt: skip
