@@ -6,8 +6,10 @@ lists through Beam's FileSystems), so the same rules serve local disks and bucke
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -28,6 +30,7 @@ STAGING_DIR = "_staging"  # per-video arrays waiting for their sign's npz
 OUTPUT_FORMATS = ("npz", "pose")
 # In pose output, the file that says all of a sign's .pose files are in place.
 POSE_SIGN_DONE = "_SUCCESS"
+_SIGN_FIELD = re.compile(r"\{sign(?:[:!][^}]*)?\}")  # {sign} or {sign:04d}, not {signer}
 
 
 class SignKey(NamedTuple):
@@ -52,6 +55,25 @@ def join(root: str, *parts: str) -> str:
 
 def sign_folder(input_root: str, corpus_layout: str, key: SignKey) -> str:
     return join(input_root, corpus_layout.format(signer=key.signer, split=key.split, sign=key.sign))
+
+
+def selection_folder(input_root: str, corpus_layout: str, signer: str, split: str) -> str | None:
+    """The folder that holds a (signer, split)'s sign folders, when the layout has one.
+
+    It is the layout's path before the component that names the sign (for KArSL,
+    ``{signer}/{signer}/{split}``); None when that path does not name both the signer
+    and the split, so that their existence cannot be checked on their own.
+    """
+    parts = corpus_layout.split("/")
+    prefix = []
+    for part in parts:
+        if _SIGN_FIELD.search(part):
+            break
+        prefix.append(part)
+    joined = "/".join(prefix)
+    if "{signer" not in joined or "{split" not in joined:
+        return None
+    return join(input_root, joined.format(signer=signer, split=split))
 
 
 def npz_path(output_root: str, key: SignKey) -> str:
@@ -97,30 +119,45 @@ class SignListing:
 
 
 def group_videos(
-    folder: str, entries: Iterable[str], nested_files: Iterable[str], folders: Iterable[str]
+    folder: str,
+    entries: Iterable[str],
+    nested_files: Iterable[str],
+    folders: Iterable[str],
+    unlistable: Mapping[str, str] | None = None,
 ) -> SignListing:
     """Videos of a sign folder from a listing of it.
 
     ``entries`` are the paths directly inside ``folder``, ``nested_files`` the files one level
     deeper, ``folders`` those entries known to be folders (an empty folder can only be seen
-    on file systems that have folders; object stores list only ``nested_files``). A frame
+    on file systems that have folders; object stores list only ``nested_files``), and
+    ``unlistable`` the folders whose contents could not be listed, with the reason. A frame
     folder's video name is the folder's name, a video file's its file name without
     extension. A folder without image files is still a video, one that has no frames.
+
+    Two entries that give one video name (``a/`` and ``a.mp4``, ``a.mp4`` and ``a.avi``)
+    would have to share one key of the npz; which of them the user meant cannot be known,
+    so both become videos with a ``problem`` that names them all, and neither is written.
     """
     prefix = folder.rstrip("/") + "/"
     frames: dict[str, list[str]] = {basename(p): [] for p in folders}
-    ignored: dict[str, int] = {}
+    ignored: dict[str, list[str]] = {}
     for path in nested_files:
         name = path[len(prefix) :].split("/", 1)[0]
         frames.setdefault(name, [])
         if extension(path) in IMAGE_EXTENSIONS:
             frames[name].append(path)
         else:
-            ignored[name] = ignored.get(name, 0) + 1
+            ignored.setdefault(name, []).append(path)
 
+    unlistable = unlistable or {}
     videos = [
         VideoSource(
-            name, join(folder, name), True, tuple(natural_order(paths)), ignored.get(name, 0)
+            name,
+            join(folder, name),
+            True,
+            tuple(natural_order(paths)),
+            tuple(natural_order(ignored.get(name, []))),
+            _unlistable_problem(unlistable.get(join(folder, name))),
         )
         for name, paths in frames.items()
     ]
@@ -133,5 +170,27 @@ def group_videos(
             videos.append(VideoSource(name[: -len(ext)], path, False, (path,)))
         else:
             stray.append(path)
-    videos = natsorted(videos, key=lambda v: (v.name, v.location))
+    videos = natsorted(_refuse_clashes(videos), key=lambda v: (v.name, v.location))
     return SignListing(videos, sorted(stray))
+
+
+def _unlistable_problem(reason: str | None) -> str | None:
+    return None if reason is None else f"the frame folder cannot be listed ({reason})"
+
+
+def _refuse_clashes(videos: list[VideoSource]) -> list[VideoSource]:
+    by_name: dict[str, list[VideoSource]] = {}
+    for video in videos:
+        by_name.setdefault(video.name, []).append(video)
+    result = []
+    for name, same in by_name.items():
+        if len(same) == 1:
+            result.extend(same)
+            continue
+        shown = natsorted(basename(v.location) + ("/" if v.is_folder else "") for v in same)
+        problem = (
+            f"name clash: {' and '.join(shown)} would both be stored as video {name!r}; "
+            "neither is written: rename or remove all but one"
+        )
+        result.extend(dataclasses.replace(v, problem=problem) for v in same)
+    return result

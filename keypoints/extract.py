@@ -13,7 +13,15 @@ import numpy.typing as npt
 from keypoints import layout as L
 from keypoints.backends import Backend, CountsHandLabelDisagreements
 from keypoints.derive import derive_points
-from keypoints.frames import Frame, OpenFile, VideoSource, VideoUnreadable, open_video
+from keypoints.frames import (
+    IMAGE_EXTENSIONS,
+    Frame,
+    OpenFile,
+    VideoSource,
+    VideoUnreadable,
+    basename,
+    open_video,
+)
 
 MAX_LISTED_PROBLEMS = 20  # a report lists this many unreadable frames by name, then counts
 
@@ -78,16 +86,29 @@ class _Accumulator:
         self.report, self.settings = report, settings
         self.rows: list[npt.NDArray[np.float32]] = []
         self.detected = dict.fromkeys(L.PART_NAMES, 0)
+        self.first_label = ""
+
+    def note(self, problem: str) -> None:
+        if len(self.report.problems) < MAX_LISTED_PROBLEMS:
+            self.report.problems.append(problem)
 
     def add(self, frame: Frame, backend: Backend, fps: float) -> None:
         if frame.rgb is None:
             self.report.unreadable_frames += 1
-            if len(self.report.problems) < MAX_LISTED_PROBLEMS:
-                self.report.problems.append(frame.problem or f"frame {frame.index}: unreadable")
+            self.note(frame.problem or f"frame {frame.index}: unreadable")
             return
         height, width = frame.rgb.shape[:2]
         if self.report.width is None:
             self.report.width, self.report.height = width, height
+            self.first_label = frame.label
+        elif (width, height) != (self.report.width, self.report.height):
+            # Points are fractions of each frame's own size and the npz keeps no size per
+            # frame, so a size change would silently change what the numbers mean.
+            raise VideoUnreadable(
+                f"frames differ in size: {self.first_label} is "
+                f"{self.report.width}x{self.report.height}, {frame.label} is {width}x{height}; "
+                "all frames of a video must have one size"
+            )
         full = backend.process(frame.rgb, round(frame.index * 1000 / fps))
         for name, part in L.FULL_PARTS.items():
             self.detected[name] += bool(L.part_present(full, part))
@@ -96,12 +117,42 @@ class _Accumulator:
     def finish(self) -> VideoKeypoints:
         report = self.report
         report.frames = len(self.rows)
-        if not self.rows:
+        if report.reason is None and not self.rows:
+            first = f": {report.problems[0]}" if report.problems else ""
+            report.reason = f"no readable frame (all {report.unreadable_frames} unusable{first})"
+        if report.reason is not None:
             report.status = "failed"
-            report.reason = report.reason or "no readable frame"
+            report.frames = 0  # frames of the npz: none, whatever was decoded before it failed
             return VideoKeypoints(report, None)
         report.coverage = {name: n / report.frames for name, n in self.detected.items()}
         return VideoKeypoints(report, np.stack(self.rows))
+
+
+def _listing_problem(source: VideoSource) -> str | None:
+    """Why a video cannot be read at all, known before opening anything."""
+    if source.problem:
+        return source.problem
+    if source.is_folder and not source.frame_paths:
+        kinds = " ".join(sorted(IMAGE_EXTENSIONS))
+        if not source.ignored:
+            return f"empty folder: no frame files ({kinds})"
+        others = ", ".join(basename(p) for p in source.ignored[:3])
+        more = ", ..." if len(source.ignored) > 3 else ""
+        return f"no frame files ({kinds}) in the folder, only {others}{more}"
+    return None
+
+
+def failed_video(source: VideoSource, reason: str, problems: Iterable[str] = ()) -> VideoKeypoints:
+    """The record of a video that yields nothing, with the reason a person reads."""
+    report = VideoReport(
+        video=source.name,
+        source=source.location,
+        status="failed",
+        reason=reason,
+        ignored_files=len(source.ignored),
+        problems=list(problems)[:MAX_LISTED_PROBLEMS],
+    )
+    return VideoKeypoints(report, None)
 
 
 def extract_video(
@@ -114,10 +165,15 @@ def extract_video(
 
     Input problems (a broken file, unreadable frames) end up in the report, never as an
     exception: one bad video must not take down the others. Errors of the backend itself
-    propagate, so that the runner retries the work.
+    propagate, so that the caller can retry the video with a fresh backend.
     """
     started = time.perf_counter()
-    report = VideoReport(video=source.name, source=source.location, ignored_files=source.ignored)
+    problem = _listing_problem(source)
+    if problem is not None:
+        return failed_video(source, problem, _ignored_notes(source))
+    report = VideoReport(
+        video=source.name, source=source.location, ignored_files=len(source.ignored)
+    )
     acc = _Accumulator(report, settings)
     backend.start_video()
     try:
@@ -129,9 +185,15 @@ def extract_video(
         report.reason = str(e)
     if isinstance(backend, CountsHandLabelDisagreements):
         report.hand_label_disagreements = backend.hand_label_disagreements
+    for note in _ignored_notes(source):
+        acc.note(note)
     result = acc.finish()
     report.seconds = round(time.perf_counter() - started, 3)
     return result
+
+
+def _ignored_notes(source: VideoSource) -> list[str]:
+    return [f"{basename(p)}: not a frame file, ignored" for p in source.ignored]
 
 
 def extract_frames(

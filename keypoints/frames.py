@@ -4,13 +4,21 @@ Reading goes through an injected ``open_file`` callable (Beam's ``FileSystems.op
 the pipeline, the built-in ``open`` in tests), so that a local folder and a gs:// bucket
 take the same code path and this module stays free of Beam. Frames are decoded one at a
 time and handed out as RGB, so memory does not grow with the length of a video.
+
+Every way a file can be unusable becomes a message that names the file and says what is
+wrong with it: an unreadable frame is skipped and reported, a video that cannot be used as
+a whole raises VideoUnreadable. Nothing here hangs on or decodes a file it should not: named
+pipes and devices are refused before they are opened, and an image's size is read from its
+header before it is decoded (MAX_FRAME_PIXELS).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -20,9 +28,22 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 from natsort import natsorted
+from PIL import BmpImagePlugin, ImageFile, JpegImagePlugin, PngImagePlugin
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
+# Pillow's header readers for IMAGE_EXTENSIONS
+_HEADER_READERS: tuple[type[ImageFile.ImageFile], ...] = (
+    JpegImagePlugin.JpegImageFile,
+    PngImagePlugin.PngImageFile,
+    BmpImagePlugin.BmpImageFile,
+)
+
+# The largest frame decoded, in pixels. 8K UHD (7680x4320, 33 Mpx) fits; one RGB frame at the
+# limit is 120 MB, and the decoder, the colour conversion and MediaPipe each hold a copy.
+# Anything larger in a sign-language corpus is a mistake, and a 30000x30000 PNG of a few
+# hundred kilobytes would otherwise take gigabytes to decode.
+MAX_FRAME_PIXELS = 40_000_000
 
 OpenFile = Callable[[str], BinaryIO]
 
@@ -46,23 +67,27 @@ class VideoSource:
     """Where one video's frames come from.
 
     ``frame_paths`` holds the frame files of a frame folder in natural order, or the one
-    video file. ``ignored`` counts the files of a frame folder that are not frames.
+    video file. ``ignored`` holds the files of a frame folder that are not frames.
+    ``problem``, when set, says why the video cannot be used at all, known from the
+    listing alone (two videos with one name, a frame folder that cannot be listed).
     """
 
     name: str
     location: str
     is_folder: bool
     frame_paths: tuple[str, ...]
-    ignored: int = 0
+    ignored: tuple[str, ...] = ()
+    problem: str | None = None
 
 
 @dataclass
 class Frame:
-    """One decoded frame, or why it could not be decoded."""
+    """One decoded frame, or why it could not be decoded; ``label`` names it for people."""
 
     index: int
     rgb: npt.NDArray[np.uint8] | None
     problem: str | None = None
+    label: str = ""
 
 
 @dataclass
@@ -77,36 +102,97 @@ class VideoUnreadable(Exception):
     """The video as a whole cannot be read (not a video, truncated header, ...)."""
 
 
+def special_file_problem(path: str) -> str | None:
+    """Why a local path is not a regular file one can read; None for one (or for a URL).
+
+    Opening a named pipe blocks until something writes to it, so these are refused
+    before anything opens them.
+    """
+    if not os.path.lexists(path):
+        return None  # a URL, or gone since the listing: opening it will say which
+    if not os.path.exists(path):
+        return "broken symbolic link"
+    mode = os.stat(path).st_mode
+    if stat.S_ISDIR(mode):
+        return "a folder, not a file"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a named pipe, socket or device)"
+    return None
+
+
+def image_dimensions(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from an encoded image's header, without decoding its pixels.
+
+    Pillow's format readers parse just the header when built. They are used directly:
+    ``Image.open`` refuses very large images before telling their size, and the size is
+    what the user needs to see. None for bytes none of them recognises.
+    """
+    for reader in _HEADER_READERS:
+        try:
+            with reader(io.BytesIO(data)) as image:
+                return image.size
+        except Exception:  # not this format, or a damaged header: the decoder will say
+            continue
+    return None
+
+
+def oversize_problem(data: bytes) -> str | None:
+    """Why an encoded image is too large to decode (MAX_FRAME_PIXELS); None when it is not."""
+    size = image_dimensions(data)
+    if size is None or size[0] * size[1] <= MAX_FRAME_PIXELS:
+        return None  # unknown sizes are left to OpenCV, which caps decoding at 2**30 pixels
+    width, height = size
+    return (
+        f"{width}x{height} is {width * height:,} pixels, over the limit of "
+        f"{MAX_FRAME_PIXELS:,} pixels per frame; not decoded"
+    )
+
+
 def _decode_image(data: bytes) -> npt.NDArray[np.uint8] | None:
-    if not data:
-        return None
+    """RGB from encoded bytes; grey, grey+alpha, 16-bit and RGBA images all become RGB."""
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         return None
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)  # type: ignore[return-value]
 
 
+def read_frame(index: int, path: str, open_file: OpenFile) -> Frame:
+    """One frame file, decoded, or the reason it cannot be used."""
+    name = basename(path)
+
+    def unusable(problem: str) -> Frame:
+        return Frame(index, None, f"{name}: {problem}", name)
+
+    special = special_file_problem(path)
+    if special:
+        return unusable(special)
+    try:
+        with open_file(path) as f:
+            data = f.read()
+    except OSError as e:
+        return unusable(f"cannot be read ({e.strerror or e})")
+    if not data:
+        return unusable("empty file (0 bytes)")
+    too_large = oversize_problem(data)
+    if too_large:
+        return unusable(too_large)
+    rgb = _decode_image(data)
+    if rgb is None:
+        return unusable("not a decodable image (damaged, truncated, or not an image)")
+    return Frame(index, rgb, None, name)
+
+
 def _read_frames_folder(source: VideoSource, open_file: OpenFile) -> Iterator[Frame]:
     for index, path in enumerate(source.frame_paths):
-        name = basename(path)
-        try:
-            with open_file(path) as f:
-                data = f.read()
-        except OSError as e:
-            yield Frame(index, None, f"{name}: cannot be read ({e.strerror or e})")
-            continue
-        rgb = _decode_image(data)
-        if rgb is None:
-            problem = "empty file" if not data else "not a decodable image"
-            yield Frame(index, None, f"{name}: {problem}")
-        else:
-            yield Frame(index, rgb)
+        yield read_frame(index, path, open_file)
 
 
 @contextlib.contextmanager
 def _local_copy(path: str, open_file: OpenFile) -> Iterator[str]:
     """A local path for a video file: itself when local, else a temporary copy."""
     if os.path.isfile(path):
+        with open(path, "rb"):
+            pass  # OpenCV would only say "cannot open"; this says why (permissions, ...)
         yield path
         return
     suffix = extension(path)
@@ -116,14 +202,26 @@ def _local_copy(path: str, open_file: OpenFile) -> Iterator[str]:
         yield tmp.name
 
 
-def _read_video_file(capture: cv2.VideoCapture) -> Iterator[Frame]:
+def _read_video_file(capture: cv2.VideoCapture, name: str, declared: int) -> Iterator[Frame]:
+    """Decoded frames; raises VideoUnreadable when fewer come out than the header declares.
+
+    A truncated file usually still opens: its header (and frame count) survives and
+    decoding stops where the data ends. Its keypoints would silently miss the end of
+    the sign, so it is refused instead.
+    """
     index = 0
     while True:
         ok, bgr = capture.read()
         if not ok:
-            return
-        yield Frame(index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))  # type: ignore[arg-type]
+            break
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        yield Frame(index, rgb, None, f"{name} frame {index}")  # type: ignore[arg-type]
         index += 1
+    if index < declared:
+        raise VideoUnreadable(
+            f"{name}: truncated or damaged: decoded {index} of the {declared} frames "
+            "its header declares"
+        )
 
 
 @contextlib.contextmanager
@@ -133,20 +231,37 @@ def open_video(
     """Frames of a video, decoded lazily; raises VideoUnreadable for a broken video file.
 
     Frame folders have no rate of their own and get ``default_fps``; video files report
-    theirs (``default_fps`` when they do not).
+    theirs (``default_fps`` when they do not). A video file's VideoUnreadable can also
+    come while its frames are iterated (truncation shows only at the end).
     """
     if source.is_folder:
         yield FrameStream(default_fps, _read_frames_folder(source, open_file))
         return
     path = source.frame_paths[0]
+    name = basename(path)
+    special = special_file_problem(path)
+    if special:
+        raise VideoUnreadable(f"{name}: {special}")
     with contextlib.ExitStack() as stack:
         try:
             local_path = stack.enter_context(_local_copy(path, open_file))
         except OSError as e:
-            raise VideoUnreadable(f"{basename(path)}: cannot be read ({e.strerror or e})") from e
+            raise VideoUnreadable(f"{name}: cannot be read ({e.strerror or e})") from e
+        if os.path.getsize(local_path) == 0:
+            raise VideoUnreadable(f"{name}: empty file (0 bytes)")
         capture = cv2.VideoCapture(local_path)
         stack.callback(capture.release)
         if not capture.isOpened():
-            raise VideoUnreadable(f"{basename(path)}: not a readable video file")
+            raise VideoUnreadable(
+                f"{name}: not a readable video file (not a video, or truncated or damaged)"
+            )
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if width * height > MAX_FRAME_PIXELS:
+            raise VideoUnreadable(
+                f"{name}: frames of {width}x{height} are over the limit of "
+                f"{MAX_FRAME_PIXELS:,} pixels per frame; not decoded"
+            )
         fps = float(capture.get(cv2.CAP_PROP_FPS)) or default_fps
-        yield FrameStream(fps, _read_video_file(capture))
+        declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        yield FrameStream(fps, _read_video_file(capture, name, declared))

@@ -1,13 +1,22 @@
-"""The pipeline's options, declared in one place, and their validation."""
+"""The pipeline's options, declared in one place, and their validation.
+
+Options that cannot work fail before any work starts, each with one line that says what
+is wrong and how to fix it. Validation looks at the input root through FileSystems, with
+a handful of listings that stop at their first file, so it stays cheap on a bucket too.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Sequence
 
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.localfilesystem import LocalFileSystem
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from keypoints.backends import BACKENDS
-from keypoints.corpus import KARSL_LAYOUT, OUTPUT_FORMATS
+from keypoints.corpus import KARSL_LAYOUT, OUTPUT_FORMATS, join, selection_folder
 from keypoints.layout import LAYOUTS
 from keypoints.models import POSE_MODELS
 from keypoints.pose_file import require_pose_format
@@ -102,6 +111,20 @@ def selected_signs(opts: SignKpsOptions) -> list[tuple[int, str, str]]:
     ]
 
 
+def check_arguments(argv: Sequence[str]) -> None:
+    """Raise OptionsError for a signkps argument argparse refuses (bad value or choice).
+
+    PipelineOptions would print its whole usage (every Beam option) and exit; this
+    gives the one line that matters instead.
+    """
+    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    SignKpsOptions._add_argparse_args(parser)
+    try:
+        parser.parse_known_args(list(argv))
+    except argparse.ArgumentError as e:
+        raise OptionsError(str(e)) from None
+
+
 def validate(opts: SignKpsOptions) -> None:
     """Raise OptionsError for options that cannot work."""
     if not opts.input_root:
@@ -116,6 +139,9 @@ def validate(opts: SignKpsOptions) -> None:
         )
     if opts.fps <= 0:
         raise OptionsError(f"--fps must be positive, got {opts.fps}")
+    _check_output_outside_input(opts.input_root, opts.output_root)
+    _check_input_root(opts.input_root)
+    _check_selection(opts)
     if opts.output_format == "pose":
         _validate_pose_output(opts)
 
@@ -131,3 +157,76 @@ def _validate_pose_output(opts: SignKpsOptions) -> None:
         require_pose_format()
     except ImportError as e:
         raise OptionsError(str(e)) from e
+
+
+def _is_local(path: str) -> bool:
+    return isinstance(FileSystems.get_filesystem(path), LocalFileSystem)
+
+
+def _has_a_file(folder: str) -> bool:
+    """Whether anything lies under ``folder`` (the listing stops at the first file)."""
+    matches = FileSystems.match([join(folder, "**")], limits=[1])
+    return bool(matches[0].metadata_list)
+
+
+def _check_output_outside_input(input_root: str, output_root: str) -> None:
+    """The output must not land in the corpus, where a later listing would meet it."""
+    if _is_local(input_root) and _is_local(output_root):
+        inside, outside = os.path.realpath(output_root), os.path.realpath(input_root)
+    else:
+        inside, outside = output_root.rstrip("/"), input_root.rstrip("/")
+    if inside == outside or inside.startswith(outside + "/"):
+        raise OptionsError(
+            f"--output_root {output_root} is inside --input_root {input_root}: "
+            "choose an output folder outside the corpus"
+        )
+
+
+def _check_input_root(input_root: str) -> None:
+    if _is_local(input_root) and not os.path.isdir(input_root):
+        what = "is not a folder" if os.path.exists(input_root) else "does not exist"
+        raise OptionsError(f"--input_root {input_root} {what}")
+    if not _has_a_file(input_root):
+        raise OptionsError(
+            f"--input_root {input_root} is empty (or does not exist): no file under it"
+        )
+
+
+def _check_selection(opts: SignKpsOptions) -> None:
+    """Every selected signer and split must have folders under the input root.
+
+    A signer (or split) none of whose selected folders exists is a typo, not a gap in
+    the corpus; one missing (signer, split) pair among existing ones is a gap, which the
+    run reports sign by sign.
+    """
+    present: dict[tuple[str, str], bool] = {}
+    for signer in opts.signers:
+        for split in opts.splits:
+            folder = selection_folder(opts.input_root, opts.corpus_layout, signer, split)
+            if folder is None:
+                return  # the layout has no folder per signer and split to check
+            present[signer, split] = _has_a_file(folder)
+    signers = [s for s in opts.signers if not any(present[s, t] for t in opts.splits)]
+    if signers:
+        raise OptionsError(
+            f"unknown signer{'s' if len(signers) > 1 else ''} {', '.join(signers)}: "
+            f"nothing under {opts.input_root} in the layout {opts.corpus_layout} "
+            f"for splits {', '.join(opts.splits)}{_found(opts.input_root)}"
+        )
+    splits = [t for t in opts.splits if not any(present[s, t] for s in opts.signers)]
+    if splits:
+        example = selection_folder(opts.input_root, opts.corpus_layout, opts.signers[0], splits[0])
+        raise OptionsError(
+            f"unknown split{'s' if len(splits) > 1 else ''} {', '.join(splits)}: "
+            f"nothing under {opts.input_root} in the layout {opts.corpus_layout} "
+            f"for signers {', '.join(opts.signers)}{_found(os.path.dirname(example or ''))}"
+        )
+
+
+def _found(folder: str) -> str:
+    """The sub-folders of a local folder, to show next to a typo."""
+    if not folder or not _is_local(folder) or not os.path.isdir(folder):
+        return ""
+    names = sorted(e.name for e in os.scandir(folder) if e.is_dir())
+    listed = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+    return f" (folders in {folder}: {listed})"

@@ -35,7 +35,7 @@ def counters(results: MetricResults) -> dict[str, int]:
     """This run's signkps counters, summed over steps (zero when a runner reports none)."""
     totals = dict.fromkeys(
         ("videos_ok", "videos_failed", "frames", "unreadable_frames", "signs_written",
-         "signs_skipped", "signs_missing", "stray_files"), 0)  # fmt: skip
+         "signs_skipped", "signs_missing", "stray_files", "video_attempts_failed"), 0)  # fmt: skip
     try:
         queried = results.query(MetricsFilter().with_namespace(metrics.NAMESPACE))
     except NotImplementedError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +25,15 @@ from keypoints.corpus import REPORTS_DIR, join
 from keypoints.layout import PART_NAMES
 from keypoints.models import ModelError
 from pipeline import reports
+from pipeline.accounting import signs_without_output
 from pipeline.graph import backend_config, build
-from pipeline.options import OptionsError, SignKpsOptions, selected_signs, validate
+from pipeline.options import (
+    OptionsError,
+    SignKpsOptions,
+    check_arguments,
+    selected_signs,
+    validate,
+)
 from pipeline.progress import ProgressMonitor
 from pipeline.quiet import filtered_stderr
 from pipeline.runner import create_runner, is_local
@@ -42,10 +50,16 @@ class RunOutcome:
     counters: dict[str, int]
     videos: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    signs_without_videos: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def failed(self) -> list[dict[str, Any]]:
         return [v for v in self.videos if v["status"] != "ok"]
+
+    @property
+    def partial(self) -> list[dict[str, Any]]:
+        """Written videos with frames left out (unreadable ones)."""
+        return [v for v in self.videos if v["status"] == "ok" and v["unreadable_frames"]]
 
 
 def _now() -> str:
@@ -54,6 +68,7 @@ def _now() -> str:
 
 def run(argv: list[str] | None = None) -> RunOutcome:
     """Run the pipeline described by command-line style ``argv``; raises OptionsError."""
+    check_arguments(sys.argv[1:] if argv is None else argv)
     options = PipelineOptions(argv)
     opts = options.view_as(SignKpsOptions)
     validate(opts)
@@ -71,14 +86,19 @@ def run(argv: list[str] | None = None) -> RunOutcome:
             terminal = local_run.enter_context(filtered_stderr())
             monitor = local_run.enter_context(ProgressMonitor(len(signs), terminal))
             opts.progress_socket = monitor.socket_path
-        with beam.Pipeline(runner=create_runner(options), options=options) as p:
-            build(p, opts)
+        try:
+            with beam.Pipeline(runner=create_runner(options), options=options) as p:
+                build(p, opts)
+        finally:
+            reports.remove_temp_files(opts.output_root)  # left by writers that died
         result = p.result
     opts.progress_socket = None
 
     counts = reports.counters(result.metrics())
     seconds = time.monotonic() - started
-    reports.remove_temp_files(opts.output_root)
+    missing = signs_without_output(
+        opts.input_root, opts.corpus_layout, opts.output_root, signs, opts.output_format
+    )
     record = {
         "project": "signkps",
         "versions": reports.versions(),
@@ -88,13 +108,14 @@ def run(argv: list[str] | None = None) -> RunOutcome:
         },
         "options": {k: v for k, v in options.get_all_options(drop_default=True).items()},
         "signs_selected": len(signs),
+        "signs_without_videos": missing,
         "counters": counts,
         "started": started_at,
         "finished": _now(),
         "seconds": round(seconds, 1),
     }
     videos = reports.write_reports(opts.output_root, record)
-    return RunOutcome(opts.output_root, counts, videos, seconds)
+    return RunOutcome(opts.output_root, counts, videos, seconds, missing)
 
 
 def summary(outcome: RunOutcome, max_failures: int = 10) -> str:
@@ -104,22 +125,43 @@ def summary(outcome: RunOutcome, max_failures: int = 10) -> str:
     lines = [
         f"signkps: done in {outcome.seconds:.1f} s",
         f"  signs   written {c['signs_written']}, skipped (already done) {c['signs_skipped']}, "
-        f"without videos {c['signs_missing']}",
+        f"without videos {len(outcome.signs_without_videos)}",
         f"  videos  ok {c['videos_ok']}, failed {c['videos_failed']}",
         f"  frames  {c['frames']} ({fps:.1f} frames/s overall), "
         f"unreadable {c['unreadable_frames']}",
     ]
+    if c.get("stray_files") or c.get("video_attempts_failed"):
+        lines.append(
+            f"  other   {c.get('stray_files', 0)} files in sign folders that are not videos "
+            f"(named in the log), {c.get('video_attempts_failed', 0)} failed extraction "
+            "attempts redone"
+        )
     ok = [v for v in outcome.videos if v["status"] == "ok"]
     if ok:
         mean = {p: sum(v["coverage"][p] for v in ok) / len(ok) for p in PART_NAMES}
         lines.append("  found   " + ", ".join(f"{p} {mean[p]:.0%}" for p in PART_NAMES)
                      + " of frames (all videos in the output)")  # fmt: skip
+    for sign in outcome.signs_without_videos[:max_failures]:
+        lines.append(f"  NO VIDEOS {sign['sign']}: {sign['reason']} ({sign['folder']})")
+    _more(lines, outcome.signs_without_videos, max_failures, "signs without videos")
     for v in outcome.failed[:max_failures]:
         lines.append(
             f"  FAILED  {v['signer']}-{v['split']}/{v['sign']:04d} {v['video']}: {v['reason']}"
         )
-    if len(outcome.failed) > max_failures:
-        lines.append(f"  ... and {len(outcome.failed) - max_failures} more failed videos")
+    _more(lines, outcome.failed, max_failures, "failed videos")
+    for v in outcome.partial[:max_failures]:
+        lines.append(
+            f"  PARTIAL {v['signer']}-{v['split']}/{v['sign']:04d} {v['video']}: "
+            f"{v['unreadable_frames']} frames left out, {v['frames']} written; "
+            f"first: {v['problems'][0] if v['problems'] else '?'}"
+        )
+    _more(lines, outcome.partial, max_failures, "videos with frames left out")
     lines.append(f"  output  {outcome.output_root}")
+    lines.append(f"  check   python -m pipeline.verify --output_root {outcome.output_root}")
     lines.append(f"  reports {join(outcome.output_root, REPORTS_DIR)}/ (videos.jsonl, run.json)")
     return "\n".join(lines)
+
+
+def _more(lines: list[str], items: list[Any], shown: int, what: str) -> None:
+    if len(items) > shown:
+        lines.append(f"  ... and {len(items) - shown} more {what} (see _reports/)")

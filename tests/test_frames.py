@@ -31,13 +31,13 @@ def test_grouping_a_sign_folder():
     listing = group_videos(folder, entries, nested, folders=[])
     by_name = {v.name: v for v in listing.videos}
     assert sorted(by_name) == ["a", "b", "c"]
-    assert by_name["a"].is_folder and by_name["a"].ignored == 1
+    assert by_name["a"].is_folder and by_name["a"].ignored == (f"{folder}/a/Thumbs.db",)
     assert [p.rsplit("/", 1)[1] for p in by_name["a"].frame_paths] == [
         "frame_9.png",
         "frame_10.jpg",
     ]
     assert not by_name["b"].is_folder and by_name["b"].frame_paths == (f"{folder}/b.mp4",)
-    assert by_name["c"].frame_paths == () and by_name["c"].ignored == 1
+    assert by_name["c"].frame_paths == () and by_name["c"].ignored == (f"{folder}/c/x.txt",)
     assert listing.stray_files == [f"{folder}/notes.txt"]
 
 
@@ -98,4 +98,21 @@ def test_undecodable_frame_is_reported_not_raised(signer_frames, tmp_path: Path)
     with open_video(source, read_binary, 30.0) as stream:
         frames = list(stream.frames)
     assert frames[0].rgb is not None
-    assert frames[1].rgb is None and frames[1].problem == "2.jpg: not a decodable image"
+    assert frames[1].rgb is None
+    assert frames[1].problem == "2.jpg: not a decodable image (damaged, truncated, or not an image)"
+
+
+def test_video_with_frames_over_the_pixel_limit_is_refused_unread(signer_video, monkeypatch):
+    from keypoints import frames
+
+    monkeypatch.setattr(frames, "MAX_FRAME_PIXELS", 1280 * 720 - 1)  # the clip is 1280x720
+    source = VideoSource("clip", str(signer_video), False, (str(signer_video),))
+    with (
+        pytest.raises(
+            VideoUnreadable,
+            match=r"^signer_sample_1280x720_9f\.mp4: frames of "
+            r"1280x720 are over the limit of 921,599 pixels per frame; not decoded$",
+        ),
+        open_video(source, read_binary, 30.0),
+    ):
+        pass  # fmt: skip

@@ -119,11 +119,15 @@ def test_derive_needs_full_points_and_for_adjusted_the_frame_size():
         derive_points(points, "100")
 
 
-def options(*args: str) -> SignKpsOptions:
-    return SignKpsOptions(["--input_root=/c", "--output_root=/o", *args])
+def test_output_format_option(tmp_path: Path):
+    corpus = tmp_path / "corpus"
+    (corpus / "01" / "01" / "train" / "0001" / "v").mkdir(parents=True)
+    (corpus / "01" / "01" / "train" / "0001" / "v" / "00000.jpg").write_bytes(b"x")
 
+    def options(*args: str) -> SignKpsOptions:
+        where = [f"--input_root={corpus}", f"--output_root={tmp_path / 'out'}"]
+        return SignKpsOptions([*where, "--signers", "01", "--splits", "train", *args])
 
-def test_output_format_option():
     assert options().output_format == "npz"
     validate(options("--output_format=pose", "--layout_points=full"))
     with pytest.raises(OptionsError, match="drop --adjusted"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -10,12 +11,20 @@ from apache_beam.io.filesystems import FileSystems
 
 from keypoints.backends import Backend, BackendConfig, create_backend
 from keypoints.corpus import SignKey
-from keypoints.extract import ExtractionSettings, VideoKeypoints, extract_video
+from keypoints.extract import ExtractionSettings, VideoKeypoints, extract_video, failed_video
+from keypoints.frames import VideoSource
 from transforms import metrics
 from transforms.listing import VideoWork
 from transforms.progress import ProgressSender
 
+logger = logging.getLogger(__name__)
+
 VideoResult = tuple[SignKey, VideoKeypoints]
+
+# Tries per video. The FnApiRunner of a local run does not retry a bundle that raises (it
+# fails the whole job), and a cluster's bundle retry would redo every video of the bundle,
+# so the DoFn retries the one video itself, each time with a new backend.
+MAX_ATTEMPTS = 3
 
 
 def open_for_reading(path: str) -> BinaryIO:
@@ -49,8 +58,7 @@ class ExtractKeypointsDoFn(beam.DoFn):
 
     def process(self, element: VideoWork) -> Iterator[VideoResult]:
         key, source = element
-        assert self._backend is not None, "setup() builds the backend"
-        result = extract_video(source, self._backend, self._settings, open_for_reading)
+        result = self._extract(key, source)
         report = result.report
         (metrics.VIDEOS_OK if result.ok else metrics.VIDEOS_FAILED).inc()
         metrics.FRAMES.inc(report.frames)
@@ -64,10 +72,45 @@ class ExtractKeypointsDoFn(beam.DoFn):
         )
         yield key, result
 
-    def teardown(self) -> None:
+    def _extract(self, key: SignKey, source: VideoSource) -> VideoKeypoints:
+        """The video's keypoints; a backend that raises is replaced and the video redone.
+
+        Input problems never raise (they are in the report). What does raise is the
+        backend, whose state is then unknown: it is closed and a new one redoes the video
+        from its first frame, so no frame is processed twice into the output. After
+        MAX_ATTEMPTS the video is recorded as failed with each error, and the rest of
+        its sign is still written.
+        """
+        errors: list[str] = []
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            if self._backend is None:
+                self._backend = create_backend(
+                    self._backend_name, self._backend_config, open_file=open_for_reading
+                )
+            try:
+                result = extract_video(source, self._backend, self._settings, open_for_reading)
+            except Exception as e:  # the backend failed mid-video: recorded, then retried
+                errors.append(f"attempt {attempt} failed: {type(e).__name__}: {e}")
+                logger.warning("%s %s: %s", key.label, source.name, errors[-1], exc_info=True)
+                metrics.VIDEO_ATTEMPTS_FAILED.inc()
+                self._close_backend()
+                continue
+            result.report.problems[:0] = [f"{err}; redone with a new backend" for err in errors]
+            return result
+        return failed_video(
+            source, f"extraction failed {MAX_ATTEMPTS} times; last: {errors[-1]}", errors
+        )
+
+    def _close_backend(self) -> None:
         if self._backend is not None:
-            self._backend.close()
-            self._backend = None
+            backend, self._backend = self._backend, None
+            try:
+                backend.close()
+            except Exception:  # a broken backend may not close cleanly; it is dropped anyway
+                logger.warning("closing a failed %s backend raised", self._backend_name)
+
+    def teardown(self) -> None:
+        self._close_backend()
         self._progress.close()
 
 

@@ -20,20 +20,23 @@ def temp_name(final: str) -> str:
 
 
 def write_atomically(final: str, data: bytes | Callable[[BinaryIO], None]) -> None:
-    """Write ``final`` so that no reader ever sees it partial: a temporary name, a rename.
+    """``final`` holds the data or is untouched: never a partial file, whatever fails.
 
     ``data`` is the bytes, or a function that writes them to a stream (no copy in memory).
+    A write that raises (a full disk) removes its temporary file; one killed outright
+    leaves it behind, hidden, for the end of the next run to remove.
     """
     temp = temp_name(final)
-    with FileSystems.create(temp, compression_type="uncompressed") as f:
-        if isinstance(data, bytes):
-            f.write(data)
-        else:
-            data(f)
     try:
+        with FileSystems.create(temp, compression_type="uncompressed") as f:
+            if isinstance(data, bytes):
+                f.write(data)
+            else:
+                data(f)
         FileSystems.rename([temp], [final])  # replaces an older file (--overwrite) in one step
     except Exception:
-        FileSystems.delete([temp])
+        if FileSystems.exists(temp):
+            FileSystems.delete([temp])
         raise
 
 

@@ -10,7 +10,14 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.localfilesystem import LocalFileSystem
 
-from keypoints.corpus import SignKey, done_path, group_videos, join, sign_folder
+from keypoints.corpus import (
+    SignKey,
+    SignListing,
+    done_path,
+    group_videos,
+    join,
+    sign_folder,
+)
 from keypoints.frames import VideoSource
 from transforms import metrics
 from transforms.progress import ProgressSender
@@ -21,22 +28,43 @@ SignTuple = tuple[int, str, str]  # (sign_id, signer, split), as the pipeline st
 VideoWork = tuple[SignKey, VideoSource]
 
 
-def list_folder(folder: str) -> tuple[list[str], list[str], list[str]]:
-    """Files directly in a folder, files one level down, and its sub-folders.
+Listing = tuple[list[str], list[str], list[str], dict[str, str]]
 
-    One recursive listing through FileSystems serves every file system; only a local
-    disk can also show sub-folders that hold no file at all.
+
+def list_folder(folder: str) -> Listing:
+    """Files directly in a folder, files one level down, its sub-folders, and unlistable ones.
+
+    On a local disk every directory entry is seen, including those a recursive listing
+    drops without a word (broken symbolic links, named pipes, sub-folders it cannot
+    enter), so each can be reported. Other file systems are listed through one recursive
+    FileSystems.match. Raises FileNotFoundError for a local folder that does not exist.
     """
+    if isinstance(FileSystems.get_filesystem(folder), LocalFileSystem):
+        return _list_local_folder(folder)
     entries, nested = [], []
     prefix = folder.rstrip("/") + "/"
     for match in FileSystems.match([join(folder, "**")]):
         for meta in match.metadata_list:
             depth = meta.path[len(prefix) :].count("/")
             (entries if depth == 0 else nested if depth == 1 else []).append(meta.path)
-    folders = []
-    if isinstance(FileSystems.get_filesystem(folder), LocalFileSystem) and os.path.isdir(folder):
-        folders = [e.path for e in os.scandir(folder) if e.is_dir()]
-    return entries, nested, folders
+    return entries, nested, [], {}
+
+
+def _list_local_folder(folder: str) -> Listing:
+    entries, nested, folders, unlistable = [], [], [], {}
+    with os.scandir(folder) as found:
+        for entry in found:
+            path = join(folder, entry.name)
+            if not entry.is_dir():  # follows symbolic links, as a reader would
+                entries.append(path)
+                continue
+            folders.append(path)
+            try:
+                with os.scandir(entry.path) as inside:
+                    nested.extend(join(path, e.name) for e in inside)
+            except OSError as e:
+                unlistable[path] = e.strerror or str(e)
+    return entries, nested, folders, unlistable
 
 
 class ListSignVideosDoFn(beam.DoFn):
@@ -67,7 +95,12 @@ class ListSignVideosDoFn(beam.DoFn):
             self._progress.send(event="sign", sign=key.label, videos=0, skipped=True)
             return
         folder = sign_folder(self._input_root, self._corpus_layout, key)
-        listing = group_videos(folder, *list_folder(folder))
+        try:
+            listing = group_videos(folder, *list_folder(folder))
+        except OSError as e:  # a local folder: missing, or not listable; the summary says which
+            listing = SignListing([], [])
+            if not isinstance(e, FileNotFoundError):
+                logger.warning("%s: cannot be listed (%s)", folder, e.strerror or e)
         if listing.stray_files:
             metrics.STRAY_FILES.inc(len(listing.stray_files))
             logger.warning(

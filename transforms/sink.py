@@ -17,7 +17,10 @@ from transforms.staging import GroupVideosBySign, StagedVideo, WriteSignDoFn, re
 
 class _WriteSignNpzDoFn(WriteSignDoFn):
     def write(self, key: SignKey, videos: list[StagedVideo]) -> None:
-        arrays = {v.report.video: v.load() for v in videos if v.array_path}
+        written = [v for v in videos if v.array_path]
+        arrays = {v.report.video: v.load() for v in written}
+        if len(arrays) != len(written):  # listing refuses name clashes: this is a bug
+            raise RuntimeError(f"{key.label}: two written videos share one name")
         reports = report_lines(key, (v.report for v in videos))
         write_atomically(sign_report_path(self._output_root, key), reports)
         write_atomically(npz_path(self._output_root, key), npz_bytes(arrays))

@@ -1,0 +1,230 @@
+"""``python -m pipeline.verify --output_root O [--input_root I ...]``: is every video accounted for?
+
+Recounts the output without trusting the run that wrote it:
+
+- every npz has its sign's report and every report its npz;
+- every ``ok`` record of a report is a key of its npz, with as many frames as it says;
+  every key has one ``ok`` record; a ``failed`` record has a reason and no key;
+- ``_reports/videos.jsonl`` holds exactly the records of the per-sign reports;
+- no temporary file is left.
+
+With ``--input_root`` (and the run's selection options: ``--signers``, ``--splits``,
+``--selected_signs_from``, ``--selected_signs_to``, ``--corpus_layout``) it also lists
+every selected sign folder again, as the run does, and checks that each video found
+there has exactly one record. It prints each mismatch on a line of its own and exits 1
+when there is any, 0 when everything adds up (2 for options it cannot use).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+
+from keypoints.corpus import REPORTS_DIR, SignKey, join, sign_folder
+from keypoints.frames import basename
+from pipeline.accounting import list_sign
+from pipeline.options import SignKpsOptions, selected_signs
+from transforms.files import TEMP_SUFFIX
+
+Records = dict[str, list[dict[str, Any]]]  # sign label ("01-train/0001") -> its records
+
+
+@dataclass
+class Tally:
+    signs: int = 0
+    ok: int = 0
+    failed: int = 0
+    mismatches: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _matches(pattern: str) -> Iterator[str]:
+    for match in FileSystems.match([pattern]):
+        for meta in match.metadata_list:
+            yield meta.path
+
+
+def _label(path: str, root: str, suffix: str) -> str:
+    return path[len(root.rstrip("/")) + 1 : -len(suffix)]
+
+
+def _read_report(path: str, tally: Tally) -> list[dict[str, Any]]:
+    try:
+        with FileSystems.open(path, compression_type="uncompressed") as f:
+            lines = f.read().decode().splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+    except (OSError, ValueError) as e:
+        tally.mismatches.append(f"{path}: cannot be read as JSON Lines ({e})")
+        return []
+
+
+def _npz_frames(path: str, tally: Tally) -> dict[str, int] | None:
+    """Frame count of every array of an npz, or None (and a mismatch) when unreadable."""
+    try:
+        with FileSystems.open(path, compression_type="uncompressed") as f:
+            data = f.read()
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except Exception as e:  # a damaged file of any kind is what this command looks for
+        tally.mismatches.append(f"{path}: cannot be read as an npz ({type(e).__name__}: {e})")
+        return None
+    frames = {}
+    for name, array in arrays.items():
+        if array.ndim != 3 or array.dtype != np.float32:
+            tally.mismatches.append(
+                f"{path}: {name} is {array.dtype} {array.shape}, not float32 (frames, points, 4)"
+            )
+        frames[name] = int(array.shape[0]) if array.ndim else 0
+    return frames
+
+
+def _check_sign(label: str, records: list[dict[str, Any]], keys: dict[str, int], t: Tally) -> None:
+    ok = Counter(r["video"] for r in records if r.get("status") == "ok")
+    for video, count in ok.items():
+        if count > 1:
+            t.mismatches.append(f"{label}: {count} ok records for video {video!r}")
+    for record in records:
+        video, status = record.get("video"), record.get("status")
+        if status == "ok":
+            t.ok += 1
+            if video not in keys:
+                t.mismatches.append(f"{label}: video {video!r} is ok in the report, not in the npz")
+            elif keys[video] != record.get("frames"):
+                t.mismatches.append(
+                    f"{label}: video {video!r} has {keys[video]} frames in the npz, "
+                    f"{record.get('frames')} in the report"
+                )
+        elif status == "failed":
+            t.failed += 1
+            if not record.get("reason"):
+                t.mismatches.append(f"{label}: video {video!r} failed without a reason")
+            if video in keys and video not in ok:
+                t.mismatches.append(f"{label}: video {video!r} failed, yet is in the npz")
+        else:
+            t.mismatches.append(f"{label}: video {video!r} has status {status!r}")
+    for key in sorted(set(keys) - set(ok)):
+        t.mismatches.append(f"{label}: {key!r} is in the npz without an ok record")
+
+
+def check_output(output_root: str, tally: Tally) -> Records:
+    """Reports against npz files; returns the records of each sign."""
+    reports_root = join(output_root, REPORTS_DIR, "videos")
+    reports = {
+        _label(p, reports_root, ".jsonl"): p for p in _matches(join(reports_root, "*", "*.jsonl"))
+    }
+    npzs = {_label(p, output_root, ".npz"): p for p in _matches(join(output_root, "*", "*.npz"))}
+    records: Records = {}
+    for label in sorted(set(reports) | set(npzs)):
+        if label not in npzs:
+            tally.mismatches.append(f"{label}: a report but no npz (the sign was not finished)")
+        if label not in reports:
+            tally.mismatches.append(f"{label}: an npz but no report ({npzs[label]})")
+            continue
+        records[label] = _read_report(reports[label], tally)
+        keys = _npz_frames(npzs[label], tally) if label in npzs else {}
+        if keys is not None:
+            tally.signs += 1
+            _check_sign(label, records[label], keys, tally)
+    _check_combined_report(output_root, records, tally)
+    for temp in sorted(_matches(join(output_root, "**", ".*" + TEMP_SUFFIX))):
+        tally.mismatches.append(f"{temp}: temporary file left by an interrupted write")
+    return records
+
+
+def _check_combined_report(output_root: str, records: Records, tally: Tally) -> None:
+    path = join(output_root, REPORTS_DIR, "videos.jsonl")
+    if not FileSystems.exists(path):
+        tally.mismatches.append(f"{path} is missing: no run has finished writing its reports")
+        return
+    combined = Counter(json.dumps(r, sort_keys=True) for r in _read_report(path, tally))
+    per_sign = Counter(json.dumps(r, sort_keys=True) for rs in records.values() for r in rs)
+    if combined != per_sign:
+        tally.mismatches.append(
+            f"{path} differs from the per-sign reports "
+            f"({sum((combined - per_sign).values())} records only there, "
+            f"{sum((per_sign - combined).values())} missing): the last run did not finish"
+        )
+
+
+def check_input(opts: SignKpsOptions, records: Records, tally: Tally) -> int:
+    """Every video in the selected sign folders has exactly one record; returns how many."""
+    found_total = 0
+    for sign, signer, split in selected_signs(opts):
+        key = SignKey(signer, split, sign)
+        folder = sign_folder(opts.input_root, opts.corpus_layout, key)
+        listing, reason = list_sign(folder)
+        found = Counter(basename(v.location) for v in (listing.videos if listing else []))
+        found_total += sum(found.values())
+        recorded = Counter(basename(r.get("source", "")) for r in records.get(key.label, []))
+        if not found:
+            tally.notes.append(f"{key.label}: no videos ({reason or 'folder empty'})")
+            if recorded:
+                tally.mismatches.append(
+                    f"{key.label}: {sum(recorded.values())} records, but no videos in {folder}"
+                )
+            continue
+        if key.label not in records:
+            tally.mismatches.append(
+                f"{key.label}: {len(found)} videos in {folder}, "
+                "but no report of them (not processed)"
+            )
+            continue
+        for entry, count in sorted(recorded.items()):
+            if count > 1:
+                tally.mismatches.append(f"{key.label}: {count} records for {entry}")
+        for entry in sorted(set(found) - set(recorded)):
+            tally.mismatches.append(f"{key.label}: {entry} is in the input but has no record")
+        for entry in sorted(set(recorded) - set(found)):
+            tally.mismatches.append(f"{key.label}: a record for {entry}, which is not in the input")
+    return found_total
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.verify",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    SignKpsOptions._add_argparse_args(parser)
+    args = sys.argv[1:] if argv is None else argv
+    parser.parse_args(args)  # --help, and one clear line for a bad value
+    opts = SignKpsOptions(args)
+    if not opts.output_root:
+        print("signkps verify: --output_root is required", file=sys.stderr)
+        return 2
+    if not FileSystems.match([join(opts.output_root, "**")], limits=[1])[0].metadata_list:
+        print(
+            f"signkps verify: --output_root {opts.output_root} is empty or missing", file=sys.stderr
+        )
+        return 2
+
+    tally = Tally()
+    records = check_output(opts.output_root, tally)
+    found = check_input(opts, records, tally) if opts.input_root else None
+    for line in tally.mismatches:
+        print(f"MISMATCH {line}")
+    accounted = (
+        f"{tally.signs} signs, {tally.ok + tally.failed} videos: "
+        f"{tally.ok} in npz files, {tally.failed} failed with a reason"
+    )
+    if found is not None:
+        accounted += f"; {found} videos in the selected input folders"
+        if tally.notes:
+            accounted += f", {len(tally.notes)} selected signs without videos"
+    if tally.mismatches:
+        print(f"signkps verify: {len(tally.mismatches)} mismatches ({accounted})")
+        return 1
+    print(f"signkps verify: OK, every video accounted for ({accounted})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
