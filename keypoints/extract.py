@@ -79,14 +79,44 @@ def frame_points(
     return derive_points(full, settings.layout, settings.adjusted, (width, height))
 
 
+class _Rows:
+    """A video's points, frame after frame, in one array sized for the frames announced.
+
+    Filling a preallocated array, rather than stacking a list of per-frame arrays at the
+    end, keeps a worker's peak memory at one copy of the video's points: it must not
+    grow with video length by more than the output itself. Unannounced frames double it.
+    """
+
+    def __init__(self, points: int, expected: int) -> None:
+        self._array = np.empty((max(expected, 1), points, L.NUM_CHANNELS), dtype=np.float32)
+        self.count = 0
+
+    def append(self, row: npt.NDArray[np.float32]) -> None:
+        if self.count == len(self._array):
+            self._array = np.concatenate([self._array, np.empty_like(self._array)])
+        self._array[self.count] = row
+        self.count += 1
+
+    def array(self) -> npt.NDArray[np.float32]:
+        """The rows so far; a copy only when fewer frames came than were announced."""
+        if self.count == len(self._array):
+            return self._array
+        return self._array[: self.count].copy()
+
+
 class _Accumulator:
     """Collects per-frame points and the counts the report needs, one frame at a time."""
 
     def __init__(self, report: VideoReport, settings: ExtractionSettings) -> None:
         self.report, self.settings = report, settings
-        self.rows: list[npt.NDArray[np.float32]] = []
+        self.points = L.LAYOUTS[settings.layout].num_points
+        self.rows = _Rows(self.points, 0)
         self.detected = dict.fromkeys(L.PART_NAMES, 0)
         self.first_label = ""
+
+    def expect(self, frames: int) -> None:
+        """Size the output for the frames the source announces, before the first one."""
+        self.rows = _Rows(self.points, frames)
 
     def note(self, problem: str) -> None:
         if len(self.report.problems) < MAX_LISTED_PROBLEMS:
@@ -116,8 +146,8 @@ class _Accumulator:
 
     def finish(self) -> VideoKeypoints:
         report = self.report
-        report.frames = len(self.rows)
-        if report.reason is None and not self.rows:
+        report.frames = self.rows.count
+        if report.reason is None and not self.rows.count:
             first = f": {report.problems[0]}" if report.problems else ""
             report.reason = f"no readable frame (all {report.unreadable_frames} unusable{first})"
         if report.reason is not None:
@@ -125,7 +155,7 @@ class _Accumulator:
             report.frames = 0  # frames of the npz: none, whatever was decoded before it failed
             return VideoKeypoints(report, None)
         report.coverage = {name: n / report.frames for name, n in self.detected.items()}
-        return VideoKeypoints(report, np.stack(self.rows))
+        return VideoKeypoints(report, self.rows.array())
 
 
 def _listing_problem(source: VideoSource) -> str | None:
@@ -179,6 +209,7 @@ def extract_video(
     try:
         with open_video(source, open_file, settings.fps) as stream:
             report.fps = stream.fps
+            acc.expect(stream.expected_frames)
             for frame in stream.frames:
                 acc.add(frame, backend, stream.fps)
     except VideoUnreadable as e:

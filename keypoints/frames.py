@@ -96,6 +96,7 @@ class FrameStream:
 
     fps: float
     frames: Iterator[Frame]
+    expected_frames: int = 0  # how many frames the source says it has (0: it does not say)
 
 
 class VideoUnreadable(Exception):
@@ -235,7 +236,8 @@ def open_video(
     come while its frames are iterated (truncation shows only at the end).
     """
     if source.is_folder:
-        yield FrameStream(default_fps, _read_frames_folder(source, open_file))
+        frames = _read_frames_folder(source, open_file)
+        yield FrameStream(default_fps, frames, len(source.frame_paths))
         return
     path = source.frame_paths[0]
     name = basename(path)
@@ -264,4 +266,4 @@ def open_video(
             )
         fps = float(capture.get(cv2.CAP_PROP_FPS)) or default_fps
         declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        yield FrameStream(fps, _read_video_file(capture, name, declared))
+        yield FrameStream(fps, _read_video_file(capture, name, declared), max(declared, 0))

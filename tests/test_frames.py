@@ -116,3 +116,16 @@ def test_video_with_frames_over_the_pixel_limit_is_refused_unread(signer_video, 
         open_video(source, read_binary, 30.0),
     ):
         pass  # fmt: skip
+
+
+def test_rows_grow_past_the_announced_count_and_trim_to_what_came():
+    from keypoints.extract import _Rows
+
+    rows = _Rows(points=3, expected=2)
+    for i in range(5):  # more frames than announced
+        rows.append(np.full((3, 4), i, dtype=np.float32))
+    assert rows.array().shape == (5, 3, 4) and rows.array()[4, 0, 0] == 4
+    exact = _Rows(points=3, expected=2)
+    for i in range(2):
+        exact.append(np.full((3, 4), i, dtype=np.float32))
+    assert exact.array().shape == (2, 3, 4) and exact.array()[1, 2, 3] == 1
