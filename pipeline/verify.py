@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from keypoints.corpus import REPORTS_DIR, SignKey, join, sign_folder
+from keypoints.corpus import POSE_SIGN_DONE, REPORTS_DIR, SignKey, join, sign_folder
 from keypoints.frames import basename
 from pipeline.accounting import list_sign
 from pipeline.options import SignKpsOptions, selected_signs
@@ -115,22 +115,62 @@ def _check_sign(label: str, records: list[dict[str, Any]], keys: dict[str, int],
         t.mismatches.append(f"{label}: {key!r} is in the npz without an ok record")
 
 
+def _pose_frames(folder: str, tally: Tally) -> dict[str, int] | None:
+    """Frame count of every .pose file of a sign's folder, or None when one is unreadable."""
+    from pose_format import Pose
+
+    frames = {}
+    for path in sorted(_matches(join(folder, "*.pose"))):
+        try:
+            with FileSystems.open(path, compression_type="uncompressed") as f:
+                pose = Pose.read(f.read())
+        except Exception as e:  # a damaged file of any kind is what this command looks for
+            tally.mismatches.append(f"{path}: cannot be read as a .pose file ({e})")
+            return None
+        frames[basename(path)[: -len(".pose")]] = int(pose.body.data.shape[0])
+    return frames
+
+
+def output_format(output_root: str) -> str:
+    """The format the last run wrote, from its run.json (npz when there is none)."""
+    path = join(output_root, REPORTS_DIR, "run.json")
+    if not FileSystems.exists(path):
+        return "npz"
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        options = json.loads(f.read()).get("options", {})
+    return str(options.get("output_format", "npz"))
+
+
+def written_outputs(output_root: str, fmt: str) -> dict[str, str]:
+    """Sign label -> its npz, or its .pose folder when the folder's marker says it is done."""
+    if fmt == "pose":
+        markers = _matches(join(output_root, "*", "*", POSE_SIGN_DONE))
+        return {
+            _label(p, output_root, "/" + POSE_SIGN_DONE): p[: -len(POSE_SIGN_DONE)] for p in markers
+        }
+    return {_label(p, output_root, ".npz"): p for p in _matches(join(output_root, "*", "*.npz"))}
+
+
 def check_output(output_root: str, tally: Tally) -> Records:
-    """Reports against npz files; returns the records of each sign."""
+    """Reports against the written files; returns the records of each sign."""
+    fmt = output_format(output_root)
+    frames_of = _pose_frames if fmt == "pose" else _npz_frames
     reports_root = join(output_root, REPORTS_DIR, "videos")
     reports = {
         _label(p, reports_root, ".jsonl"): p for p in _matches(join(reports_root, "*", "*.jsonl"))
     }
-    npzs = {_label(p, output_root, ".npz"): p for p in _matches(join(output_root, "*", "*.npz"))}
+    npzs = written_outputs(output_root, fmt)
     records: Records = {}
     for label in sorted(set(reports) | set(npzs)):
         if label not in npzs:
-            tally.mismatches.append(f"{label}: a report but no npz (the sign was not finished)")
+            tally.mismatches.append(
+                f"{label}: a report but no {fmt} output (the sign was not finished)"
+            )
         if label not in reports:
-            tally.mismatches.append(f"{label}: an npz but no report ({npzs[label]})")
+            tally.mismatches.append(f"{label}: {fmt} output but no report ({npzs[label]})")
             continue
         records[label] = _read_report(reports[label], tally)
-        keys = _npz_frames(npzs[label], tally) if label in npzs else {}
+        keys = frames_of(npzs[label], tally) if label in npzs else {}
         if keys is not None:
             tally.signs += 1
             _check_sign(label, records[label], keys, tally)

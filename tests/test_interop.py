@@ -141,6 +141,14 @@ def test_pose_output_files_and_markers(full_pose):
     assert not list(full_pose.glob("*/*.npz")) and not list(full_pose.rglob("*.tmp"))
     broken = records(full_pose)["broken"]
     assert broken["status"] == "failed" and broken["reason"]
+    from pipeline import verify
+
+    assert verify.main([f"--output_root={full_pose}"]) == 0  # every video accounted for
+    (full_pose / "01-train" / "0001" / "clip.pose").rename(full_pose / "clip.pose.bak")
+    try:
+        assert verify.main([f"--output_root={full_pose}"]) == 1  # a missing file is seen
+    finally:
+        (full_pose / "clip.pose.bak").rename(full_pose / "01-train" / "0001" / "clip.pose")
 
 
 def test_pose_files_read_back_equal_the_npz_output(full_pose, full_npz):
