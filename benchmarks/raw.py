@@ -5,6 +5,7 @@ Each process builds the backend once, then for every video starts fresh tracking
 read, decode, BGR -> RGB, landmarks. Prints one JSON line: frames and seconds.
 
     python -m benchmarks.raw --workers 2 --backend holistic VIDEO_FOLDER...
+    python -m benchmarks.raw --workers 2 --backend tasks --model_dir M VIDEO_FOLDER...
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import cv2
 _backend = None
 
 
-def _init(backend: str) -> None:
+def _init(backend: str, model_dir: str | None) -> None:
     global _backend
-    from keypoints.backends import create_backend
+    from keypoints.backends import BackendConfig, create_backend
 
-    _backend = create_backend(backend)
+    _backend = create_backend(backend, BackendConfig(model_dir=model_dir))
 
 
 def _run_video(folder: str) -> int:
@@ -42,11 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--backend", default="holistic")
+    parser.add_argument("--model_dir", help="Tasks model files (tasks backend)")
     parser.add_argument("videos", nargs="+")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")
-    with context.Pool(args.workers, initializer=_init, initargs=(args.backend,)) as pool:
+    with context.Pool(
+        args.workers, initializer=_init, initargs=(args.backend, args.model_dir)
+    ) as pool:
         frames = sum(pool.imap_unordered(_run_video, args.videos, chunksize=1))
     print(json.dumps({"frames": frames, "seconds": time.perf_counter() - started}))
     return 0

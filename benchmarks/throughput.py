@@ -101,7 +101,7 @@ class Bench:
     def measure(self, method: str, backend: str, cmd: list[str], frames: int,
                 out: Path | None, suffix: str = ".npz", startup_cmd: list[str] | None = None,
                 **extra: Any) -> dict[str, Any]:  # fmt: skip
-        if out is not None and out.exists():
+        if out is not None and out.exists() and suffix == ".npz":  # .pose files sit in the corpus
             shutil.rmtree(out)
         log = str(self.logs / f"{method}-{backend}.log")
         startup = None
