@@ -19,7 +19,7 @@ REQUIRED = [
 
 # What DataflowRunner needs to submit a job and read and write gs:// paths: a subset of
 # apache-beam[gcp], whose whole closure needs protobuf>=6 (google-cloud-bigtable) while
-# mediapipe 0.10.21 needs protobuf<5. These versions work with protobuf 4.25.
+# mediapipe 0.10.21 needs protobuf<5. These versions accept protobuf 4.25 (pip check passes).
 DATAFLOW = [
     "cachetools==6.2.6",
     "google-api-core==2.30.3",
