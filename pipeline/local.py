@@ -12,6 +12,12 @@ import sys
 from pipeline.__main__ import main as run_main
 
 
+def with_defaults(argv: list[str], defaults: dict[str, str]) -> list[str]:
+    """``argv`` with ``defaults`` (``{"--option": value}``) for every option it does not set."""
+    given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
+    return [f"{k}={v}" for k, v in defaults.items() if k not in given] + list(argv)
+
+
 def local_args(argv: list[str], workers: int | None = None) -> list[str]:
     """``argv`` with local-runner defaults for every option it does not set itself."""
     defaults = {
@@ -20,8 +26,7 @@ def local_args(argv: list[str], workers: int | None = None) -> list[str]:
         "--direct_num_workers": str(workers or os.cpu_count() or 1),
         "--default_sdk_harness_log_level": "WARNING",
     }
-    given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
-    return [f"{k}={v}" for k, v in defaults.items() if k not in given] + list(argv)
+    return with_defaults(argv, defaults)
 
 
 def main(argv: list[str] | None = None) -> int:

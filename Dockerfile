@@ -1,0 +1,46 @@
+# The SDK container Dataflow workers run (README.md, "Running on Dataflow"):
+#   docker build -t europe-west4-docker.pkg.dev/my-project/signkps/signkps:0.1.0 .
+#
+# Beam's own image supplies the worker launcher (/opt/apache/beam/boot); the Python
+# environment is built here from setup.py and constraints.txt alone, so workers run exactly
+# the versions the tests run. Installing on top of Beam's image instead would mix two sets
+# that cannot agree: its apache-beam[gcp] client libraries need protobuf>=6, mediapipe
+# 0.10.21 needs protobuf<5 (setup.py's `dataflow` extra is the part of apache-beam[gcp]
+# this pipeline uses, at versions that work with protobuf 4.25).
+FROM apache/beam_python3.11_sdk:2.77.0 AS beam
+
+FROM python:3.11-slim-bookworm
+
+COPY --from=beam /opt/apache/beam /opt/apache/beam
+
+WORKDIR /opt/signkps
+COPY setup.py constraints.txt ./
+COPY keypoints/ keypoints/
+COPY transforms/ transforms/
+COPY pipeline/ pipeline/
+
+# 1. The project and every dependency at its pinned version, and the build tools that
+#    install the project's own package when a job ships it with --setup_file. Holistic's
+#    models ship inside the mediapipe wheel: nothing is downloaded when a worker starts.
+# 2. The headless build of the same OpenCV in place of the GUI build mediapipe depends on:
+#    workers have no libGL. Uninstall first, since both wheels own the same cv2/ files.
+# 3. Import what workers import, so that a broken image fails here and not on Dataflow.
+RUN pip install --no-cache-dir --constraint constraints.txt ".[dataflow]" setuptools wheel \
+ && pip uninstall --yes opencv-contrib-python \
+ && pip install --no-cache-dir --no-deps --constraint constraints.txt opencv-contrib-python-headless \
+ && python -c "import cv2, mediapipe, apache_beam.io.gcp.gcsfilesystem, pipeline.graph"
+
+# 4. The `tasks` backend's model files, downloaded from their official URLs and checked
+#    against the sha256 pinned in keypoints/models.py, into the cache workers look in: a
+#    job needs no --model_dir, and no worker downloads anything.
+ENV SIGNKPS_CACHE=/opt/signkps/cache
+RUN python -c "from keypoints.backends import BackendConfig, fetch_models; \
+[fetch_models('tasks', BackendConfig(pose_model=m), progress=False) for m in ('lite', 'full', 'heavy')]"
+
+# The image is complete. When a job ships the project with --setup_file, the worker launcher
+# pip-installs it: install that package alone, offline, with the tools above. Resolving its
+# dependencies would put the GUI OpenCV (mediapipe's requirement) back over the headless one.
+ENV PIP_NO_DEPS=1 \
+    PIP_NO_BUILD_ISOLATION=0
+
+ENTRYPOINT ["/opt/apache/beam/boot"]

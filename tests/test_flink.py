@@ -1,0 +1,169 @@
+"""The pipeline on a real standalone Flink cluster, checked against the DirectRunner.
+
+Starts, through pipeline.flink (what run_flink.sh runs), a Flink JobManager and TaskManager
+on 127.0.0.1, Beam's Flink job server and a Python worker pool, runs the pipeline on a small
+corpus of real footage there, and compares every output file with a DirectRunner run of the
+same corpus. Flink (PyPI) and the job server (Maven Central) are downloaded on first use
+into the cache (pipeline.flinkdist); without them the tests skip, except in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from keypoints.corpus import SignKey
+from pipeline.flink import flink_args, flink_session, main
+from pipeline.flinkdist import FetchError, flink_home, job_server_classpath
+from pipeline.local import local_args
+from pipeline.run import run
+from pipeline.services import port_open
+from tests.conftest import build_corpus
+
+pytestmark = [pytest.mark.flink, pytest.mark.slow]
+
+KEYS = (SignKey("01", "train", 1), SignKey("01", "train", 2))
+
+
+def unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def flink_parts(request):
+    """Flink and the job server, downloaded (with a word on the terminal) on first use."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    try:
+        with capture.global_and_fixture_disabled():
+            return flink_home(), job_server_classpath()
+    except FetchError as e:
+        unavailable(f"Flink or the Beam Flink job server cannot be had here: {e}")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, signer_frames, signer_video) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    build_corpus(
+        root,
+        {
+            KEYS[0]: {"frames": signer_frames, "clip": signer_video},
+            KEYS[1]: {"reversed": signer_frames[::-1]},
+        },
+    )
+    # A video that cannot be decoded: it must end as a failure record on both runners.
+    (root / "01" / "01" / "train" / "0002" / "broken.mp4").write_bytes(b"not a video\n" * 64)
+    return root
+
+
+def pipeline_args(corpus: Path, output: Path) -> list[str]:
+    return [
+        f"--input_root={corpus}",
+        f"--output_root={output}",
+        "--signers=01",
+        "--splits=train",
+        "--selected_signs_from=1",
+        "--selected_signs_to=3",
+    ]
+
+
+@pytest.fixture(scope="module")
+def flink_run(flink_parts, corpus, tmp_path_factory):
+    """One run on a fresh local cluster; every service is stopped when this returns."""
+    output = tmp_path_factory.mktemp("flink-out")
+    with flink_session(tmp_path_factory.mktemp("flink-work")) as session:
+        outcome = run(session.args(pipeline_args(corpus, output)))
+        jobs = session.cluster.jobs()
+    return output, outcome, jobs, session
+
+
+@pytest.fixture(scope="module")
+def direct_run(corpus, tmp_path_factory):
+    output = tmp_path_factory.mktemp("direct-out")
+    return output, run(local_args(pipeline_args(corpus, output), workers=2))
+
+
+def output_files(output: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(output)): p.read_bytes() for p in sorted(output.rglob("*.npz"))}
+
+
+def video_records(output: Path) -> list[dict]:
+    lines = (output / "_reports" / "videos.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
+
+
+def test_flink_writes_the_same_npz_bytes_as_the_direct_runner(flink_run, direct_run):
+    flink_files, direct_files = output_files(flink_run[0]), output_files(direct_run[0])
+    assert sorted(flink_files) == ["01-train/0001.npz", "01-train/0002.npz"]
+    assert flink_files == direct_files
+
+
+def test_flink_reports_and_counters_match_the_direct_runner(flink_run, direct_run):
+    (flink_output, flink_outcome, *_), (direct_output, direct_outcome) = flink_run, direct_run
+    records = video_records(flink_output)
+    assert records == video_records(direct_output)  # all but the time each video took
+    assert [(r["video"], r["status"]) for r in records] == [
+        ("clip", "ok"),
+        ("frames", "ok"),
+        ("broken", "failed"),
+        ("reversed", "ok"),
+    ]
+    assert "broken.mp4" in records[2]["source"] and records[2]["reason"]
+    # Beam metrics come back from Flink through the job server.
+    assert flink_outcome.counters == direct_outcome.counters
+    assert flink_outcome.counters["videos_ok"] == 3 and flink_outcome.counters["frames"] == 27
+    assert flink_outcome.counters["videos_failed"] == 1
+    assert flink_outcome.counters["signs_missing"] == 1  # sign 3 has no folder
+
+
+def test_the_job_ran_on_the_cluster_and_everything_was_stopped(flink_run):
+    *_, jobs, session = flink_run
+    assert [job["state"] for job in jobs] == ["FINISHED"]
+    assert jobs[0]["name"].startswith("BeamApp")
+    assert [s.name for s in session.services] == [
+        "Flink JobManager",
+        "Flink TaskManager",
+        "Beam Flink job server",
+        "Python worker pool",
+    ]
+    for service in session.services:
+        assert not service.running(), service.name
+    master_port = int(session.cluster.master.rsplit(":", 1)[1])
+    assert not port_open(master_port)
+    assert not port_open(int(session.job_endpoint.rsplit(":", 1)[1]))
+    assert not port_open(int(session.worker_pool.rsplit(":", 1)[1]))
+
+
+def test_a_failure_inside_the_session_stops_every_process(flink_parts, tmp_path):
+    started = []
+    with pytest.raises(RuntimeError, match="boom"), flink_session(tmp_path) as session:
+        started = [(s.name, s.pid) for s in session.services]
+        assert all(s.running() for s in session.services)
+        raise RuntimeError("boom")
+    assert len(started) == 4
+    # Neither a service nor any process it started is left in its process group.
+    assert [name for name, pid in started if group_alive(pid)] == []
+
+
+def group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_bad_pipeline_options_fail_before_anything_starts(capsys):
+    assert main(["--local_cluster", "--output_root=/tmp/x"]) == 2
+    assert "--input_root is required" in capsys.readouterr().err
+
+
+def test_options_the_user_gives_win_over_the_flink_defaults():
+    args = flink_args(["--environment_config=worker:50000", "--x=1"], "js:1", "localhost:2")
+    assert "--environment_config=worker:50000" in args
+    assert "--environment_config=localhost:2" not in args
+    assert "--job_endpoint=js:1" in args and "--environment_type=EXTERNAL" in args
