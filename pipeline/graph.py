@@ -45,7 +45,11 @@ def build(p: beam.Pipeline, opts: SignKpsOptions) -> beam.PCollection[SignKey]:
         )
         | "ExtractKeypoints"
         >> ExtractKeypoints(
-            opts.backend, extraction_settings(opts), opts.progress_socket, backend_config(opts)
+            opts.output_root,
+            opts.backend,
+            extraction_settings(opts),
+            opts.progress_socket,
+            backend_config(opts),
         )
         | write.__name__ >> write(opts.output_root)
     )

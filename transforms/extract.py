@@ -16,10 +16,10 @@ from keypoints.frames import VideoSource
 from transforms import metrics
 from transforms.listing import VideoWork
 from transforms.progress import ProgressSender
+from transforms.staging import StagedResult, stage_video
 
 logger = logging.getLogger(__name__)
 
-VideoResult = tuple[SignKey, VideoKeypoints]
 
 # Tries per video. The FnApiRunner of a local run does not retry a bundle that raises (it
 # fails the whole job), and a cluster's bundle retry would redo every video of the bundle,
@@ -36,15 +36,19 @@ class ExtractKeypointsDoFn(beam.DoFn):
     """Builds the backend once per DoFn instance, then extracts one video per element.
 
     The backend's model files are resolved (fetched, verified) in ``setup()``, on the worker.
+    Each video's array is staged under ``output_root`` and its record emitted
+    (transforms.staging): keypoints never travel as elements.
     """
 
     def __init__(
         self,
+        output_root: str,
         backend: str,
         settings: ExtractionSettings,
         progress_socket: str | None = None,
         backend_config: BackendConfig | None = None,
     ) -> None:
+        self._output_root = output_root
         self._backend_name = backend
         self._backend_config = backend_config or BackendConfig()
         self._settings = settings
@@ -56,7 +60,7 @@ class ExtractKeypointsDoFn(beam.DoFn):
             self._backend_name, self._backend_config, open_file=open_for_reading
         )
 
-    def process(self, element: VideoWork) -> Iterator[VideoResult]:
+    def process(self, element: VideoWork) -> Iterator[StagedResult]:
         key, source = element
         result = self._extract(key, source)
         report = result.report
@@ -70,7 +74,7 @@ class ExtractKeypointsDoFn(beam.DoFn):
             ok=result.ok,
             seconds=report.seconds,
         )
-        yield key, result
+        yield stage_video(self._output_root, key, result)
 
     def _extract(self, key: SignKey, source: VideoSource) -> VideoKeypoints:
         """The video's keypoints; a backend that raises is replaced and the video redone.
@@ -115,15 +119,20 @@ class ExtractKeypointsDoFn(beam.DoFn):
 
 
 class ExtractKeypoints(beam.PTransform):
+    """One element per video in; per video, its staged record (report, array path) out."""
+
     def __init__(
         self,
+        output_root: str,
         backend: str,
         settings: ExtractionSettings,
         progress_socket: str | None = None,
         backend_config: BackendConfig | None = None,
     ) -> None:
         super().__init__()
-        self._dofn = ExtractKeypointsDoFn(backend, settings, progress_socket, backend_config)
+        self._dofn = ExtractKeypointsDoFn(
+            output_root, backend, settings, progress_socket, backend_config
+        )
 
-    def expand(self, videos: beam.PCollection[VideoWork]) -> beam.PCollection[VideoResult]:
+    def expand(self, videos: beam.PCollection[VideoWork]) -> beam.PCollection[StagedResult]:
         return videos | "Extract" >> beam.ParDo(self._dofn)

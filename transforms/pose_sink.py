@@ -22,9 +22,8 @@ from apache_beam.io.filesystems import FileSystems
 from keypoints.corpus import SignKey, done_path, join, pose_folder, pose_path, sign_report_path
 from keypoints.pose_file import pose_bytes
 from transforms import metrics
-from transforms.extract import VideoResult
 from transforms.files import delete_if_present, write_atomically
-from transforms.staging import GroupVideosBySign, StagedVideo, WriteSignDoFn, report_lines
+from transforms.staging import StagedResult, StagedVideo, WriteSignDoFn, report_lines
 
 logger = logging.getLogger(__name__)
 
@@ -70,15 +69,15 @@ class _WriteSignPosesDoFn(WriteSignDoFn):
 
 
 class WriteSignPoses(beam.PTransform):
-    """(SignKey, VideoKeypoints) per video in; a folder of .pose files per sign out."""
+    """A staged record per video in; a folder of .pose files per sign out."""
 
     def __init__(self, output_root: str) -> None:
         super().__init__()
         self._output_root = output_root
 
-    def expand(self, results: beam.PCollection[VideoResult]) -> beam.PCollection[SignKey]:
+    def expand(self, staged: beam.PCollection[StagedResult]) -> beam.PCollection[SignKey]:
         return (
-            results
-            | "GroupVideosBySign" >> GroupVideosBySign(self._output_root)
+            staged
+            | "GroupBySign" >> beam.GroupByKey()
             | "WriteFiles" >> beam.ParDo(_WriteSignPosesDoFn(self._output_root))
         )

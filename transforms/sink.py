@@ -10,9 +10,8 @@ import apache_beam as beam
 
 from keypoints.corpus import SignKey, npz_path, sign_report_path
 from keypoints.npz import npz_bytes
-from transforms.extract import VideoResult
 from transforms.files import write_atomically
-from transforms.staging import GroupVideosBySign, StagedVideo, WriteSignDoFn, report_lines
+from transforms.staging import StagedResult, StagedVideo, WriteSignDoFn, report_lines
 
 
 class _WriteSignNpzDoFn(WriteSignDoFn):
@@ -27,15 +26,15 @@ class _WriteSignNpzDoFn(WriteSignDoFn):
 
 
 class WriteSignNpz(beam.PTransform):
-    """(SignKey, VideoKeypoints) per video in; one npz and one report per sign out."""
+    """A staged record per video in; one npz and one report per sign out."""
 
     def __init__(self, output_root: str) -> None:
         super().__init__()
         self._output_root = output_root
 
-    def expand(self, results: beam.PCollection[VideoResult]) -> beam.PCollection[SignKey]:
+    def expand(self, staged: beam.PCollection[StagedResult]) -> beam.PCollection[SignKey]:
         return (
-            results
-            | "GroupVideosBySign" >> GroupVideosBySign(self._output_root)
+            staged
+            | "GroupBySign" >> beam.GroupByKey()
             | "WriteFiles" >> beam.ParDo(_WriteSignNpzDoFn(self._output_root))
         )

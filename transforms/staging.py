@@ -1,10 +1,11 @@
-"""Gather each sign's videos without moving their keypoints through the shuffle.
+"""Gather each sign's videos without moving their keypoints through the pipeline.
 
-Workers stage each video's array as a .npy file as soon as it is extracted, and only
-small records (the report and that path) travel through the group-by-sign shuffle: a
-corpus of keypoints (gigabytes for KArSL) never has to fit in a runner's memory (the
-FnApiRunner groups in the driver process) or cross the network twice. The sign's writer
-then reads the staged arrays back and deletes them once its own files are in place.
+The extraction step stages each video's array as a .npy file as soon as it has it, and
+only small records (the report and that path) become elements: a corpus of keypoints
+(gigabytes for KArSL) never has to fit in a runner's memory (the FnApiRunner groups in
+the driver process) or cross the network twice, and no worker holds a second, pickled
+copy of a long video's array (Beam encodes elements to estimate their size). The sign's
+writer reads the staged arrays back and deletes them once its own files are in place.
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ from apache_beam.io.filesystems import FileSystems
 from natsort import natsorted
 
 from keypoints.corpus import SignKey, staging_path
-from keypoints.extract import VideoReport
+from keypoints.extract import VideoKeypoints, VideoReport
 from keypoints.npz import load_npy, write_npy
 from transforms import metrics
-from transforms.extract import VideoResult
 from transforms.files import read_bytes, write_atomically
 
 SignGroup = tuple[tuple[str, str, int], Iterable["StagedVideo"]]
@@ -41,33 +41,17 @@ class StagedVideo:
         return load_npy(read_bytes(self.array_path))
 
 
-class _StageArraysDoFn(beam.DoFn):
-    def __init__(self, output_root: str) -> None:
-        self._output_root = output_root
-
-    def process(self, element: VideoResult) -> Iterator[tuple[tuple[str, str, int], StagedVideo]]:
-        key, result = element
-        path = None
-        if result.points is not None:
-            points = result.points
-            path = staging_path(self._output_root, key, result.report.source)
-            write_atomically(path, lambda f: write_npy(f, points))
-        yield tuple(key), StagedVideo(result.report, path)
+StagedResult = tuple[tuple[str, str, int], StagedVideo]  # a sign (as a plain tuple), a video
 
 
-class GroupVideosBySign(beam.PTransform):
-    """(SignKey, VideoKeypoints) per video in; (sign, its StagedVideos) per sign out."""
-
-    def __init__(self, output_root: str) -> None:
-        super().__init__()
-        self._output_root = output_root
-
-    def expand(self, results: beam.PCollection[VideoResult]) -> beam.PCollection[SignGroup]:
-        return (
-            results
-            | "StageArrays" >> beam.ParDo(_StageArraysDoFn(self._output_root))
-            | "GroupBySign" >> beam.GroupByKey()
-        )
+def stage_video(output_root: str, key: SignKey, result: VideoKeypoints) -> StagedResult:
+    """Write a video's array to the staging area; the record that stands for it."""
+    path = None
+    if result.points is not None:
+        points = result.points
+        path = staging_path(output_root, key, result.report.source)
+        write_atomically(path, lambda f: write_npy(f, points))
+    return tuple(key), StagedVideo(result.report, path)  # a plain tuple groups deterministically
 
 
 class WriteSignDoFn(beam.DoFn):
