@@ -34,6 +34,7 @@ from keypoints.frames import VideoUnreadable, basename, open_video
 from keypoints.preview import PreviewError, VideoPoints
 from keypoints.report_page import DEFAULT_WORST, ReportInputs, render_report, worst_videos
 from pipeline import reports
+from transforms import files
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,7 @@ def read_bytes(path: str) -> bytes:
     if not FileSystems.exists(path):
         raise InspectError(f"{path}: no such file")
     try:
-        with FileSystems.open(path, compression_type="uncompressed") as f:
-            return f.read()  # type: ignore[no-any-return]
+        return files.read_bytes(path)
     except OSError as e:  # Beam's BeamIOError included
         raise InspectError(f"{path}: cannot be read ({e})") from e
 

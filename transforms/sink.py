@@ -9,7 +9,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from keypoints.corpus import SignKey, npz_path, sign_report_path
-from keypoints.npz import npz_bytes
+from keypoints.npz import write_npz
 from transforms.files import write_atomically
 from transforms.staging import StagedResult, StagedVideo, WriteSignDoFn, report_lines
 
@@ -17,12 +17,12 @@ from transforms.staging import StagedResult, StagedVideo, WriteSignDoFn, report_
 class _WriteSignNpzDoFn(WriteSignDoFn):
     def write(self, key: SignKey, videos: list[StagedVideo]) -> None:
         written = [v for v in videos if v.array_path]
-        arrays = {v.report.video: v.load() for v in written}
-        if len(arrays) != len(written):  # listing refuses name clashes: this is a bug
+        if len({v.report.video for v in written}) != len(written):  # listing refuses clashes
             raise RuntimeError(f"{key.label}: two written videos share one name")
+        arrays = ((v.report.video, v.load()) for v in written)  # one in memory at a time
         reports = report_lines(key, (v.report for v in videos))
         write_atomically(sign_report_path(self._output_root, key), reports)
-        write_atomically(npz_path(self._output_root, key), npz_bytes(arrays))
+        write_atomically(npz_path(self._output_root, key), lambda f: write_npz(f, arrays))
 
 
 class WriteSignNpz(beam.PTransform):

@@ -22,9 +22,9 @@ from natsort import natsorted
 
 from keypoints.corpus import SignKey, staging_path
 from keypoints.extract import VideoKeypoints, VideoReport
-from keypoints.npz import load_npy, write_npy
+from keypoints.npz import read_npy, write_npy
 from transforms import metrics
-from transforms.files import read_bytes, write_atomically
+from transforms.files import write_atomically
 
 SignGroup = tuple[tuple[str, str, int], Iterable["StagedVideo"]]
 
@@ -38,7 +38,8 @@ class StagedVideo:
 
     def load(self) -> npt.NDArray[np.float32]:
         assert self.array_path is not None
-        return load_npy(read_bytes(self.array_path))
+        with FileSystems.open(self.array_path, compression_type="uncompressed") as f:
+            return read_npy(f)
 
 
 StagedResult = tuple[tuple[str, str, int], StagedVideo]  # a sign (as a plain tuple), a video
