@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterable, Mapping
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +28,8 @@ def write_npy(f: BinaryIO, array: npt.NDArray[np.float32]) -> None:
     array = np.ascontiguousarray(array)
     fmt = np.lib.format
     fmt.write_array_header_1_0(f, fmt.header_data_from_array_1_0(array))  # type: ignore[no-untyped-call]
-    f.write(array.data.cast("B"))
+    if array.size:  # a view of no elements cannot be cast
+        f.write(array.data.cast("B"))
 
 
 def read_npy(f: BinaryIO) -> npt.NDArray[np.float32]:
@@ -37,21 +38,36 @@ def read_npy(f: BinaryIO) -> npt.NDArray[np.float32]:
     return array
 
 
-def write_npz(f: BinaryIO, arrays: Iterable[tuple[str, npt.NDArray[np.float32]]]) -> None:
-    """The .npz file holding ``arrays`` (name, array), in their order, written to a stream.
+class _Unseekable:
+    """A stream seen without its seek: zipfile then lays entries out as for a pipe.
 
-    Arrays are taken one at a time, so a lazy iterable keeps one of them in memory. The
-    zip is laid out in memory first: zipfile writes entries differently to a stream it
-    cannot seek, and the same keypoints must give the same bytes on every file system.
+    zipfile writes a zip differently to streams it can seek (a local file) and to those
+    it cannot (a bucket upload); hiding seek makes the same keypoints give the same bytes
+    on every file system, without building the file in memory first.
     """
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+
+    def write(self, data: bytes) -> int:
+        return self._f.write(data)
+
+    def flush(self) -> None:
+        self._f.flush()
+
+
+def write_npz(f: BinaryIO, arrays: Iterable[tuple[str, npt.NDArray[np.float32]]]) -> None:
+    """The .npz file holding ``arrays`` (name, array), in their order, streamed to ``f``.
+
+    Arrays are taken one at a time, so a lazy iterable keeps one of them in memory.
+    """
+    stream: Any = _Unseekable(f)  # zipfile needs only write() and flush()
+    with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, array in arrays:
             entry = zipfile.ZipInfo(f"{name}.npy", date_time=_EPOCH)
             entry.compress_type = zipfile.ZIP_DEFLATED
             with archive.open(entry, "w", force_zip64=True) as member:
                 write_npy(member, array)  # type: ignore[arg-type]
-    f.write(buffer.getbuffer())
 
 
 def npz_bytes(arrays: Mapping[str, npt.NDArray[np.float32]]) -> bytes:
