@@ -125,8 +125,12 @@ def check_arguments(argv: Sequence[str]) -> None:
         raise OptionsError(str(e)) from None
 
 
-def validate(opts: SignKpsOptions) -> None:
-    """Raise OptionsError for options that cannot work."""
+def validate(opts: SignKpsOptions, corpus: bool = True) -> None:
+    """Raise OptionsError for options that cannot work.
+
+    ``corpus=False`` skips the checks that list the input root (they reach a bucket for a
+    gs:// corpus), for building a job without touching its data.
+    """
     if not opts.input_root:
         raise OptionsError("--input_root is required: the folder or URL of the corpus")
     if not opts.output_root:
@@ -140,8 +144,9 @@ def validate(opts: SignKpsOptions) -> None:
     if opts.fps <= 0:
         raise OptionsError(f"--fps must be positive, got {opts.fps}")
     _check_output_outside_input(opts.input_root, opts.output_root)
-    _check_input_root(opts.input_root)
-    _check_selection(opts)
+    if corpus:
+        _check_input_root(opts.input_root)
+        _check_selection(opts)
     if opts.output_format == "pose":
         _validate_pose_output(opts)
 

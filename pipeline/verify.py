@@ -155,6 +155,7 @@ def check_output(output_root: str, tally: Tally) -> Records:
     """Reports against the written files; returns the records of each sign."""
     fmt = output_format(output_root)
     frames_of = _pose_frames if fmt == "pose" else _npz_frames
+    article, noun = ("a", ".pose folder") if fmt == "pose" else ("an", "npz")
     reports_root = join(output_root, REPORTS_DIR, "videos")
     reports = {
         _label(p, reports_root, ".jsonl"): p for p in _matches(join(reports_root, "*", "*.jsonl"))
@@ -163,11 +164,9 @@ def check_output(output_root: str, tally: Tally) -> Records:
     records: Records = {}
     for label in sorted(set(reports) | set(npzs)):
         if label not in npzs:
-            tally.mismatches.append(
-                f"{label}: a report but no {fmt} output (the sign was not finished)"
-            )
+            tally.mismatches.append(f"{label}: a report but no {noun} (the sign was not finished)")
         if label not in reports:
-            tally.mismatches.append(f"{label}: {fmt} output but no report ({npzs[label]})")
+            tally.mismatches.append(f"{label}: {article} {noun} but no report ({npzs[label]})")
             continue
         records[label] = _read_report(reports[label], tally)
         keys = frames_of(npzs[label], tally) if label in npzs else {}
