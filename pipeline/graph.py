@@ -12,9 +12,10 @@ from transforms.extract import ExtractKeypoints
 from transforms.listing import ListSignVideos
 from transforms.pose_sink import WriteSignPoses
 from transforms.sink import WriteSignNpz
+from transforms.staging import WriteSigns
 
 # --output_format -> the sink writing it.
-SINKS: dict[str, type[WriteSignNpz] | type[WriteSignPoses]] = {
+SINKS: dict[str, type[WriteSigns]] = {
     "npz": WriteSignNpz,
     "pose": WriteSignPoses,
 }

@@ -16,14 +16,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from keypoints.corpus import SignKey, done_path, join, pose_folder, pose_path, sign_report_path
 from keypoints.pose_file import pose_bytes
 from transforms import metrics
 from transforms.files import delete_if_present, write_atomically
-from transforms.staging import StagedResult, StagedVideo, WriteSignDoFn, report_lines
+from transforms.staging import StagedVideo, WriteSignDoFn, WriteSigns, report_lines
 
 logger = logging.getLogger(__name__)
 
@@ -68,16 +67,7 @@ class _WriteSignPosesDoFn(WriteSignDoFn):
         write_sign_poses(self._output_root, key, reports, written)
 
 
-class WriteSignPoses(beam.PTransform):
+class WriteSignPoses(WriteSigns):
     """A staged record per video in; a folder of .pose files per sign out."""
 
-    def __init__(self, output_root: str) -> None:
-        super().__init__()
-        self._output_root = output_root
-
-    def expand(self, staged: beam.PCollection[StagedResult]) -> beam.PCollection[SignKey]:
-        return (
-            staged
-            | "GroupBySign" >> beam.GroupByKey()
-            | "WriteFiles" >> beam.ParDo(_WriteSignPosesDoFn(self._output_root))
-        )
+    writer = _WriteSignPosesDoFn

@@ -6,12 +6,10 @@ and an npz is what marks a sign as done. A retried bundle writes the same bytes 
 
 from __future__ import annotations
 
-import apache_beam as beam
-
 from keypoints.corpus import SignKey, npz_path, sign_report_path
 from keypoints.npz import write_npz
 from transforms.files import write_atomically
-from transforms.staging import StagedResult, StagedVideo, WriteSignDoFn, report_lines
+from transforms.staging import StagedVideo, WriteSignDoFn, WriteSigns, report_lines
 
 
 class _WriteSignNpzDoFn(WriteSignDoFn):
@@ -25,16 +23,7 @@ class _WriteSignNpzDoFn(WriteSignDoFn):
         write_atomically(npz_path(self._output_root, key), lambda f: write_npz(f, arrays))
 
 
-class WriteSignNpz(beam.PTransform):
+class WriteSignNpz(WriteSigns):
     """A staged record per video in; one npz and one report per sign out."""
 
-    def __init__(self, output_root: str) -> None:
-        super().__init__()
-        self._output_root = output_root
-
-    def expand(self, staged: beam.PCollection[StagedResult]) -> beam.PCollection[SignKey]:
-        return (
-            staged
-            | "GroupBySign" >> beam.GroupByKey()
-            | "WriteFiles" >> beam.ParDo(_WriteSignNpzDoFn(self._output_root))
-        )
+    writer = _WriteSignNpzDoFn

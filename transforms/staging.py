@@ -90,3 +90,20 @@ def report_lines(key: SignKey, reports: Iterable[VideoReport]) -> bytes:
         record.update(report.to_dict())
         lines.append(json.dumps(record) + "\n")
     return "".join(lines).encode()
+
+
+class WriteSigns(beam.PTransform):
+    """A staged record per video in; each sign's files, written by ``writer``, out."""
+
+    writer: type[WriteSignDoFn]
+
+    def __init__(self, output_root: str) -> None:
+        super().__init__()
+        self._output_root = output_root
+
+    def expand(self, staged: beam.PCollection[StagedResult]) -> beam.PCollection[SignKey]:
+        return (
+            staged
+            | "GroupBySign" >> beam.GroupByKey()
+            | "WriteFiles" >> beam.ParDo(self.writer(self._output_root))
+        )
