@@ -7,6 +7,8 @@ import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from keypoints.corpus import KARSL_LAYOUT, SignKey, sign_folder
@@ -38,6 +40,17 @@ def assets() -> Path:
 def signer_frames(assets: Path) -> list[Path]:
     """The 9 frames of a real signer, 640x360, in order."""
     return sorted((assets / "media" / "signer_sample_frames").glob("*.jpg"))
+
+
+def read_rgb(paths: list[Path]) -> list[np.ndarray]:
+    """Image files as RGB arrays, the way MediaPipe takes them."""
+    return [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
+
+
+@pytest.fixture(scope="session")
+def signer_rgb(signer_frames: list[Path]) -> list[np.ndarray]:
+    """The sample signer's 9 frames, decoded to RGB."""
+    return read_rgb(signer_frames)
 
 
 @pytest.fixture(scope="session")

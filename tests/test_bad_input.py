@@ -31,7 +31,7 @@ from keypoints.backends import create_backend
 from keypoints.corpus import KARSL_LAYOUT, SignKey, sign_folder
 from keypoints.extract import extract_frames
 from keypoints.npz import npz_bytes
-from tests.conftest import REPO, build_corpus
+from tests.conftest import REPO, build_corpus, read_rgb
 
 pytestmark = pytest.mark.slow
 
@@ -219,7 +219,7 @@ def test_good_videos_beside_bad_ones_are_written_exactly(bad_run, signer_frames)
     assert set(arrays) == expected_keys
     backend = create_backend("holistic")
     try:
-        rgb = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in signer_frames[:3]]
+        rgb = read_rgb(signer_frames[:3])
         good = L.select_184(extract_frames(rgb, backend))
         first_two = L.select_184(extract_frames(rgb[:2], backend))
         first_and_third = L.select_184(extract_frames([rgb[0], rgb[2]], backend))

@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -29,7 +28,7 @@ from keypoints.extract import extract_frames
 from pipeline import verify
 from pipeline.local import local_args
 from pipeline.run import run
-from tests.conftest import REPO, build_corpus
+from tests.conftest import REPO, build_corpus, read_rgb
 from transforms import extract as extract_module
 from transforms.extract import MAX_ATTEMPTS
 
@@ -59,7 +58,7 @@ class FailingBackend:
 
 
 def rgb_frames(paths) -> list[np.ndarray]:
-    return [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
+    return read_rgb(paths)
 
 
 def load(path: Path) -> dict[str, np.ndarray]:

@@ -1,6 +1,5 @@
 """The Holistic backend on real footage of a signer."""
 
-import cv2
 import numpy as np
 import pytest
 
@@ -16,13 +15,8 @@ def holistic():
     backend.close()
 
 
-@pytest.fixture(scope="module")
-def rgb_frames(signer_frames):
-    return [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in signer_frames]
-
-
-def test_finds_every_part_of_the_signer(holistic, rgb_frames):
-    full = extract_frames(rgb_frames, holistic)
+def test_finds_every_part_of_the_signer(holistic, signer_rgb):
+    full = extract_frames(signer_rgb, holistic)
     assert full.shape == (9, 553, 4) and full.dtype == np.float32
     for name, part in L.FULL_PARTS.items():
         assert L.part_present(full, part).all(), f"{name} missing in some frame"
@@ -33,8 +27,8 @@ def test_finds_every_part_of_the_signer(holistic, rgb_frames):
     assert ((pose_visibility > 0.5) & (pose_visibility < 1.0)).all()  # the model's own values
 
 
-def test_left_hand_slot_holds_the_signers_left_hand(holistic, rgb_frames):
-    full = extract_frames(rgb_frames, holistic)
+def test_left_hand_slot_holds_the_signers_left_hand(holistic, signer_rgb):
+    full = extract_frames(signer_rgb, holistic)
     pose = full[:, L.FULL_PARTS["pose"].slice, :2]
     left_wrist = full[:, L.FULL_PARTS["left_hand"].start + L.HAND_WRIST, :2]
     right_wrist = full[:, L.FULL_PARTS["right_hand"].start + L.HAND_WRIST, :2]
@@ -46,13 +40,13 @@ def test_left_hand_slot_holds_the_signers_left_hand(holistic, rgb_frames):
     assert (right_to_right < right_to_left).all()
 
 
-def test_every_video_starts_from_fresh_tracking_state(holistic, rgb_frames):
-    alone = extract_frames(rgb_frames, holistic)
-    extract_frames(rgb_frames[::-1], holistic)  # leaves tracking state behind
-    after_other = extract_frames(rgb_frames, holistic)
+def test_every_video_starts_from_fresh_tracking_state(holistic, signer_rgb):
+    alone = extract_frames(signer_rgb, holistic)
+    extract_frames(signer_rgb[::-1], holistic)  # leaves tracking state behind
+    after_other = extract_frames(signer_rgb, holistic)
     np.testing.assert_array_equal(alone, after_other)
     fresh = create_backend("holistic")
     try:
-        np.testing.assert_array_equal(alone, extract_frames(rgb_frames, fresh))
+        np.testing.assert_array_equal(alone, extract_frames(signer_rgb, fresh))
     finally:
         fresh.close()

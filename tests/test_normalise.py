@@ -1,16 +1,16 @@
-import cv2
 import numpy as np
 
 from keypoints import layout as L
 from keypoints.backends import create_backend
 from keypoints.extract import extract_frames
 from keypoints.normalise import REFERENCES, adjust
+from tests.conftest import read_rgb
 
 
 def _real_full(signer_frames):
     backend = create_backend("holistic")
     try:
-        rgb = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in signer_frames[:3]]
+        rgb = read_rgb(signer_frames[:3])
         return extract_frames(rgb, backend)
     finally:
         backend.close()

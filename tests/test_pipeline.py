@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -16,6 +15,7 @@ from keypoints.extract import extract_frames
 from keypoints.normalise import adjust
 from pipeline.local import local_args
 from pipeline.run import run
+from tests.conftest import build_corpus, read_rgb
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +24,6 @@ KEYS = (SignKey("01", "train", 1), SignKey("01", "train", 2), SignKey("02", "tes
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, signer_frames, signer_video) -> Path:
-    from tests.conftest import build_corpus
-
     return build_corpus(
         tmp_path_factory.mktemp("corpus"),
         {
@@ -60,7 +58,7 @@ def direct_keypoints(signer_frames):
     """What calling the backend directly gives for the sample signer's frames."""
     backend = create_backend("holistic")
     try:
-        rgb = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in signer_frames]
+        rgb = read_rgb(signer_frames)
         return extract_frames(rgb, backend)
     finally:
         backend.close()

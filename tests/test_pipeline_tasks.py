@@ -18,7 +18,7 @@ from pipeline.graph import backend_config
 from pipeline.local import local_args
 from pipeline.options import OptionsError, SignKpsOptions
 from pipeline.run import run
-from tests.conftest import build_corpus
+from tests.conftest import build_corpus, read_rgb
 
 SIGN_1, SIGN_2 = SignKey("01", "train", 1), SignKey("01", "train", 2)
 FOLDER_FPS, CLIP_FPS = 30.0, 24.0
@@ -40,7 +40,7 @@ def tasks_args(corpus: Path, output: Path, models: Path, *extra: str) -> list[st
 
 
 def rgb_of_folder(frames: list[Path]) -> list[np.ndarray]:
-    return [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in frames]
+    return read_rgb(frames)
 
 
 def rgb_of_clip(path: Path) -> list[np.ndarray]:

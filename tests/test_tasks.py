@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
@@ -25,13 +24,8 @@ def tasks(config):
     backend.close()
 
 
-@pytest.fixture(scope="module")
-def rgb_frames(signer_frames):
-    return [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in signer_frames]
-
-
-def test_finds_the_signer_with_presence_in_channel_4(tasks, rgb_frames):
-    full = extract_frames(rgb_frames, tasks)
+def test_finds_the_signer_with_presence_in_channel_4(tasks, signer_rgb):
+    full = extract_frames(signer_rgb, tasks)
     assert full.shape == (9, 553, 4) and full.dtype == np.float32
     present = {name: L.part_present(full, part) for name, part in L.FULL_PARTS.items()}
     assert present["pose"].all() and present["face"].all() and present["left_hand"].all()
@@ -44,8 +38,8 @@ def test_finds_the_signer_with_presence_in_channel_4(tasks, rgb_frames):
     assert ((pose_visibility > 0.5) & (pose_visibility < 1.0)).all()  # the model's own values
 
 
-def test_hand_slots_are_the_signers_own_hands(tasks, rgb_frames):
-    full = extract_frames(rgb_frames, tasks)
+def test_hand_slots_are_the_signers_own_hands(tasks, signer_rgb):
+    full = extract_frames(signer_rgb, tasks)
     pose = full[:, L.FULL_PARTS["pose"].slice, :2]
     for slot, own, other in (
         ("left_hand", L.POSE_LEFT_WRIST, L.POSE_RIGHT_WRIST),
@@ -60,14 +54,14 @@ def test_hand_slots_are_the_signers_own_hands(tasks, rgb_frames):
     assert tasks.hand_label_disagreements == 0
 
 
-def test_every_video_starts_from_fresh_tracking_state(tasks, config, rgb_frames):
-    alone = extract_frames(rgb_frames, tasks)
-    extract_frames(rgb_frames[::-1], tasks)  # leaves tracking state behind
-    np.testing.assert_array_equal(alone, extract_frames(rgb_frames, tasks))
+def test_every_video_starts_from_fresh_tracking_state(tasks, config, signer_rgb):
+    alone = extract_frames(signer_rgb, tasks)
+    extract_frames(signer_rgb[::-1], tasks)  # leaves tracking state behind
+    np.testing.assert_array_equal(alone, extract_frames(signer_rgb, tasks))
     rebuilt = TasksBackend(config, reset=REBUILD)  # what start_video() saves building
     try:
-        extract_frames(rgb_frames[::-1], rebuilt)
-        np.testing.assert_array_equal(alone, extract_frames(rgb_frames, rebuilt))
+        extract_frames(signer_rgb[::-1], rebuilt)
+        np.testing.assert_array_equal(alone, extract_frames(signer_rgb, rebuilt))
     finally:
         rebuilt.close()
 
