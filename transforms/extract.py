@@ -72,7 +72,6 @@ class ExtractKeypointsDoFn(beam.DoFn):
             sign=key.label,
             frames=report.frames,
             ok=result.ok,
-            seconds=report.seconds,
         )
         yield stage_video(self._output_root, key, result)
 
