@@ -48,8 +48,18 @@ def ping_pong(frames: list[Path], count: int) -> list[Path]:
     return [cycle[i % len(cycle)] for i in range(count)]
 
 
-def build_corpus(root: Path, signs: int, videos: int, frames: int) -> dict[str, Any]:
-    """Frame folders under root/frames and .mp4 copies under root/mp4, KArSL layout."""
+def link_or_copy(source: Path, target: Path) -> None:
+    """A hard link saves the disk a corpus-sized copy; other filesystems get a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def build_corpus(
+    root: Path, signs: int, videos: int, frames: int, mp4: bool = True
+) -> dict[str, Any]:
+    """Frame folders under root/frames and (``mp4``) .mp4 copies under root/mp4, KArSL layout."""
     source = sorted((assets_dir() / "media" / "signer_sample_frames").glob("*.jpg"))
     for sign in range(1, signs + 1):
         rel = Path(SIGNER, SIGNER, SPLIT, f"{sign:04d}")
@@ -58,12 +68,15 @@ def build_corpus(root: Path, signs: int, videos: int, frames: int) -> dict[str, 
             folder = root / "frames" / rel / f"v{v:03d}"
             folder.mkdir(parents=True, exist_ok=True)
             sequence = ping_pong(source[v % 3 :], frames)  # videos differ a little
+            for i, frame in enumerate(sequence):
+                link_or_copy(frame, folder / f"{i:05d}.jpg")
+            if not mp4:
+                continue
             writer = cv2.VideoWriter(
                 str(root / "mp4" / rel / f"v{v:03d}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"),
                 30.0, (640, 360),
             )  # fmt: skip
-            for i, frame in enumerate(sequence):
-                os.link(frame, folder / f"{i:05d}.jpg")
+            for frame in sequence:
                 writer.write(cv2.imread(str(frame)))
             writer.release()
     return {"signs": signs, "videos": signs * videos, "frames": signs * videos * frames}
