@@ -19,6 +19,8 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
+_STOP = b"stop"  # not JSON, so no worker event can look like it
+
 
 class ProgressState:
     """Counts built from worker events; the bar shows them, tests read them."""
@@ -80,8 +82,6 @@ class ProgressMonitor:
         self.socket_path = os.path.join(self._folder, "events.sock")
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.bind(self.socket_path)
-        self._sock.settimeout(0.5)
-        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._listen, name="signkps-progress", daemon=True)
         self._bar: tqdm[Any] | None = None
 
@@ -98,12 +98,12 @@ class ProgressMonitor:
         return self
 
     def _listen(self) -> None:
-        while not self._stop.is_set():
+        while True:
             try:
                 data = self._sock.recv(65536)
-            except TimeoutError:
-                continue
             except OSError:
+                return
+            if data == _STOP:
                 return
             try:
                 self.state.apply(json.loads(data))
@@ -126,9 +126,11 @@ class ProgressMonitor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        time.sleep(0.6)  # let the last datagrams in
-        self._stop.set()
-        self._thread.join()
+        # Every worker has exited, so its datagrams are already queued on the socket, in
+        # order: a stop datagram sent now is read after all of them, and at once.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as stopper:
+            stopper.sendto(_STOP, self.socket_path)
+        self._thread.join(timeout=5)
         self._sock.close()
         if self._bar is not None:
             self._bar.close()

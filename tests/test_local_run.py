@@ -4,8 +4,9 @@ import os
 import subprocess
 import sys
 
-from pipeline.progress import ProgressState
+from pipeline.progress import ProgressMonitor, ProgressState
 from pipeline.quiet import filtered_stderr
+from transforms.progress import ProgressSender
 
 NOISE = (
     "W0000 00:00:1795678667.862574   15491 inference_feedback_manager.cc:114] Feedback manager "
@@ -22,6 +23,20 @@ def test_progress_counts_signs_videos_and_frames():
     state.apply({"event": "video", "sign": "01-train/0001", "frames": 5, "ok": False})
     assert (state.signs_done, state.videos_failed, state.frames) == (2, 1, 14)
     assert "signs 2/3, 1 already done, 1 failed" in state.describe()
+
+
+def test_monitor_counts_every_event_sent_before_it_closes():
+    """Closing must not drop the last workers' events, nor wait for a timeout to see them."""
+    events = [{"event": "sign", "sign": "01-train/0001", "videos": 500, "skipped": False}]
+    events += [{"event": "video", "sign": "01-train/0001", "frames": 3, "ok": True}] * 500
+    with ProgressMonitor(total_signs=1) as monitor:
+        sender = ProgressSender(monitor.socket_path)
+        for event in events:
+            sender.send(**event)
+        sender.close()
+    assert (monitor.state.videos_done, monitor.state.frames) == (500, 1500)
+    assert monitor.state.signs_done == 1
+    assert not os.path.exists(monitor.socket_path)
 
 
 def test_filter_drops_only_known_noise_also_from_child_processes(capfd):
