@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
+from typing import NoReturn
 
 from pipeline.options import OptionsError
 from pipeline.run import run, summary
@@ -20,5 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0  # failed videos are listed above and in the reports; the run itself finished
 
 
+def exit_with(code: int) -> NoReturn:
+    """``sys.exit``, without the final garbage collection of a heap holding Beam.
+
+    That collection takes ~0.4 s of every command's start-up budget, to free memory that
+    the operating system takes back anyway when the process ends, right after it.
+    """
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
+from pipeline.__main__ import exit_with
 from pipeline.__main__ import main as run_main
 
 
@@ -40,4 +41,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())
