@@ -18,7 +18,7 @@ if [ -d .gl ] && ! ldconfig -p | grep -q libEGL.so.1; then
 fi
 if [ -n "${SITE_TARBALL:-}" ]; then
     mkdir -p /tmp/signkps-site
-    tar -xJf "$SITE_TARBALL" -C /tmp/signkps-site
+    for tarball in $SITE_TARBALL; do tar -xJf "$tarball" -C /tmp/signkps-site; done
     export PYTHONPATH="/tmp/signkps-site:$PWD"
 fi
 export PYTHONUNBUFFERED=1
