@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from keypoints import layout as L
 from keypoints.backends import Backend, BackendConfig, create_backend
+from keypoints.backends.holistic import HolisticBackend
 from keypoints.backends.tasks import REBUILD, TasksBackend
 from keypoints.extract import extract_frames
 from keypoints.frames import VideoSource, open_video
@@ -146,7 +147,10 @@ def main() -> None:
 
     frames = sets["signer, 9 frames 640x360"][0]
     builders: dict[str, Callable[[], Backend]] = {
-        "holistic: reset() the graph": lambda: create_backend("holistic"),
+        "holistic: blank frame, visibility filtered in Python (used)": lambda: create_backend(
+            "holistic"
+        ),
+        "holistic: restart the graph": lambda: HolisticBackend(restart_graph=True),
         "tasks: restart the three graphs (used)": lambda: TasksBackend(config),
         "tasks: build three new landmarkers": lambda: TasksBackend(config, reset=REBUILD),
     }

@@ -1,11 +1,15 @@
 """The Holistic backend on real footage of a signer."""
 
+import itertools
+
 import numpy as np
 import pytest
 
 from keypoints import layout as L
 from keypoints.backends import create_backend
+from keypoints.backends.holistic import BLANK_FRAME, SETTINGS, results_frame
 from keypoints.extract import extract_frames
+from tests.conftest import read_rgb
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +54,63 @@ def test_every_video_starts_from_fresh_tracking_state(holistic, signer_rgb):
         np.testing.assert_array_equal(alone, extract_frames(signer_rgb, fresh))
     finally:
         fresh.close()
+
+
+@pytest.fixture(scope="module")
+def videos(signer_rgb, assets):
+    """Short real videos: the signer, mirrored, and gesture stills drifting sideways."""
+    found = {
+        "signer": signer_rgb,
+        "mirrored": [np.ascontiguousarray(f[:, ::-1]) for f in signer_rgb],
+    }
+    for path, still in zip(
+        sorted((assets / "media").glob("gesture_*.jpg"))[:2],
+        read_rgb(sorted((assets / "media").glob("gesture_*.jpg"))[:2]),
+        strict=True,
+    ):
+        found[path.stem] = [np.ascontiguousarray(np.roll(still, 6 * i, axis=1)) for i in range(5)]
+    return found
+
+
+def stock_holistic_frames(frames, holistic=None):
+    """What an unmodified mediapipe Holistic gives; a new instance unless one is passed."""
+    from mediapipe.python.solutions import holistic as mp_holistic
+
+    own = holistic is None
+    holistic = holistic or mp_holistic.Holistic(**SETTINGS)
+    try:
+        return np.stack([results_frame(holistic.process(f)) for f in frames])
+    finally:
+        if own:
+            holistic.close()
+
+
+def test_each_video_equals_a_new_stock_holistic_whatever_came_before(holistic, videos):
+    """The blank-frame reset, with pose visibility filtered in Python, is exactly fresh state."""
+    fresh = {name: stock_holistic_frames(frames) for name, frames in videos.items()}
+    for before, name in itertools.permutations(videos, 2):
+        extract_frames(videos[before], holistic)
+        np.testing.assert_array_equal(
+            extract_frames(videos[name], holistic), fresh[name], err_msg=f"{name} after {before}"
+        )
+
+
+def test_a_blank_frame_alone_leaves_the_pose_visibility_of_the_last_video(videos):
+    """Why the backend filters visibility itself: MediaPipe's own filter skips pose-less frames.
+
+    If a MediaPipe release fixes this, the Python filter becomes unnecessary (still exact).
+    """
+    from mediapipe.python.solutions import holistic as mp_holistic
+
+    fresh = stock_holistic_frames(videos["gesture_call_0e022ee9"])
+    reused = mp_holistic.Holistic(**SETTINGS)
+    try:
+        stock_holistic_frames(videos["signer"], reused)
+        reused.process(BLANK_FRAME)
+        after_blank = stock_holistic_frames(videos["gesture_call_0e022ee9"], reused)
+    finally:
+        reused.close()
+    np.testing.assert_array_equal(after_blank[..., :3], fresh[..., :3])  # positions: fresh
+    pose_visibility = L.FULL_PARTS["pose"].slice
+    leak = np.abs(after_blank[:, pose_visibility, 3] - fresh[:, pose_visibility, 3]).max()
+    assert leak > 0.1
