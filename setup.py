@@ -14,9 +14,8 @@ REQUIRED = [
     "opencv-contrib-python==4.11.0.86",
     "matplotlib==3.11.2",
     "natsort==8.4.0",
-    "pillow==12.3.0",
+    "pillow==12.3.0",  # GIF previews (pipeline.inspect), image headers (keypoints.frames)
     "tqdm==4.70.1",
-    "pillow==12.3.0",  # GIF previews (pipeline.inspect)
     "platformdirs==4.14.8",
 ]
 
