@@ -4,7 +4,7 @@ Holistic crops each hand around the pose's wrist, so its left/right hand slots a
 already the signer's own hands and need no reassignment.
 
 Fresh tracking state per video, cheaply. Restarting the graph (``Holistic.reset()``)
-rebuilds every TFLite interpreter on the next frame: ~85 ms of CPU per video. A blank
+rebuilds every TFLite interpreter on the next frame: 70-85 ms of CPU per video. A blank
 frame instead finds no pose, and with no pose every tracking loop and landmark filter in
 the graph starts over on the next frame, with one exception: the low-pass filter that
 smooths the pose's visibility scores is only invoked on frames that have a pose, so it
@@ -71,8 +71,9 @@ class PoseVisibilityFilter:
     """MediaPipe's LowPassFilter over the pose's visibility scores, with the same arithmetic.
 
     ``alpha * value`` in float, ``(1 - alpha) * previous`` in double, their sum rounded to
-    float: any other order changes the last bit. The first scores after a reset pass as they
-    are; frames without a pose leave the state alone, as in the graph.
+    float, as MediaPipe's C++ computes it (the tests compare the result bit for bit). The
+    first scores after a reset pass as they are; frames without a pose leave the state
+    alone, as in the graph.
     """
 
     def __init__(self, alpha: float) -> None:
