@@ -63,11 +63,8 @@ def videos(signer_rgb, assets):
         "signer": signer_rgb,
         "mirrored": [np.ascontiguousarray(f[:, ::-1]) for f in signer_rgb],
     }
-    for path, still in zip(
-        sorted((assets / "media").glob("gesture_*.jpg"))[:2],
-        read_rgb(sorted((assets / "media").glob("gesture_*.jpg"))[:2]),
-        strict=True,
-    ):
+    stills = sorted((assets / "media").glob("gesture_*.jpg"))[:2]
+    for path, still in zip(stills, read_rgb(stills), strict=True):
         found[path.stem] = [np.ascontiguousarray(np.roll(still, 6 * i, axis=1)) for i in range(5)]
     return found
 
