@@ -2,7 +2,9 @@
 
 Each process builds the backend once, then for every video starts fresh tracking state
 (as the pipeline does, so both compute the same landmarks) and runs every frame:
-read, decode, BGR -> RGB, landmarks. Prints one JSON line: frames and seconds.
+read, decode, BGR -> RGB, landmarks. The backend is configured as run_local.sh's
+pipeline configures it for the same N (keypoints.backends.graph_threads_per_worker). Prints one
+JSON line: frames and seconds.
 
     python -m benchmarks.raw --workers 2 --backend holistic VIDEO_FOLDER...
     python -m benchmarks.raw --workers 2 --backend tasks --model_dir M VIDEO_FOLDER...
@@ -19,14 +21,16 @@ from pathlib import Path
 
 import cv2
 
+from keypoints.backends import BackendConfig, graph_threads_per_worker
+
 _backend = None
 
 
-def _init(backend: str, model_dir: str | None) -> None:
+def _init(backend: str, config: BackendConfig) -> None:
     global _backend
-    from keypoints.backends import BackendConfig, create_backend
+    from keypoints.backends import create_backend
 
-    _backend = create_backend(backend, BackendConfig(model_dir=model_dir))
+    _backend = create_backend(backend, config)
 
 
 def _run_video(folder: str) -> int:
@@ -46,11 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model_dir", help="Tasks model files (tasks backend)")
     parser.add_argument("videos", nargs="+")
     args = parser.parse_args(argv)
+    config = BackendConfig(
+        model_dir=args.model_dir, graph_threads=graph_threads_per_worker(args.workers)
+    )
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")
-    with context.Pool(
-        args.workers, initializer=_init, initargs=(args.backend, args.model_dir)
-    ) as pool:
+    with context.Pool(args.workers, initializer=_init, initargs=(args.backend, config)) as pool:
         frames = sum(pool.imap_unordered(_run_video, args.videos, chunksize=1))
     print(json.dumps({"frames": frames, "seconds": time.perf_counter() - started}))
     return 0

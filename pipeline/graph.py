@@ -26,7 +26,11 @@ def extraction_settings(opts: SignKpsOptions) -> ExtractionSettings:
 
 
 def backend_config(opts: SignKpsOptions) -> BackendConfig:
-    return BackendConfig(model_dir=opts.model_dir, pose_model=opts.pose_model)
+    return BackendConfig(
+        model_dir=opts.model_dir,
+        pose_model=opts.pose_model,
+        graph_threads=opts.mediapipe_threads,
+    )
 
 
 def build(p: beam.Pipeline, opts: SignKpsOptions) -> beam.PCollection[SignKey]:

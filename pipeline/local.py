@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
+from keypoints.backends import graph_threads_per_worker
 from pipeline.__main__ import exit_with
 from pipeline.__main__ import main as run_main
 
@@ -19,13 +20,26 @@ def with_defaults(argv: list[str], defaults: dict[str, str]) -> list[str]:
     return [f"{k}={v}" for k, v in defaults.items() if k not in given] + list(argv)
 
 
+def given_value(argv: list[str], option: str) -> str | None:
+    """The value ``argv`` gives ``option`` (``--option=v`` or ``--option v``), if any."""
+    for i, arg in enumerate(argv):
+        if arg.startswith(option + "="):
+            return arg.split("=", 1)[1]
+        if arg == option and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
 def local_args(argv: list[str], workers: int | None = None) -> list[str]:
     """``argv`` with local-runner defaults for every option it does not set itself."""
+    given = given_value(argv, "--direct_num_workers")
+    workers = int(given) if given and given.isdigit() else workers or os.cpu_count() or 1
     defaults = {
         "--runner": "DirectRunner",
         "--direct_running_mode": "multi_processing",
-        "--direct_num_workers": str(workers or os.cpu_count() or 1),
+        "--direct_num_workers": str(workers),
         "--default_sdk_harness_log_level": "WARNING",
+        "--mediapipe_threads": str(graph_threads_per_worker(workers)),
     }
     return with_defaults(argv, defaults)
 

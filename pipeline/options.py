@@ -74,6 +74,15 @@ class SignKpsOptions(PipelineOptions):
             "against pinned sha256; by default they are downloaded once into $SIGNKPS_CACHE.",
         )
         group.add_argument(
+            "--mediapipe_threads",
+            type=int,
+            default=1,
+            help="Threads of each worker's MediaPipe graph (holistic backend; 0: one per "
+            "core). The default 1 suits one worker process per core, as run_local.sh, "
+            "Dataflow and the Flink setup here run; run_local.sh gives fewer workers the "
+            "spare cores.",
+        )
+        group.add_argument(
             "--fps",
             type=float,
             default=30.0,
@@ -143,6 +152,10 @@ def validate(opts: SignKpsOptions, corpus: bool = True) -> None:
         )
     if opts.fps <= 0:
         raise OptionsError(f"--fps must be positive, got {opts.fps}")
+    if opts.mediapipe_threads < 0:
+        raise OptionsError(
+            f"--mediapipe_threads must be 0 (one per core) or more, got {opts.mediapipe_threads}"
+        )
     _check_output_outside_input(opts.input_root, opts.output_root)
     if corpus:
         _check_input_root(opts.input_root)

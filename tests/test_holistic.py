@@ -6,15 +6,16 @@ import numpy as np
 import pytest
 
 from keypoints import layout as L
-from keypoints.backends import create_backend
-from keypoints.backends.holistic import BLANK_FRAME, SETTINGS, results_frame
+from keypoints.backends import BackendConfig, create_backend
+from keypoints.backends.holistic import BLANK_FRAME, SETTINGS, results_frame, set_graph_threads
 from keypoints.extract import extract_frames
 from tests.conftest import read_rgb
 
 
 @pytest.fixture(scope="module")
 def holistic():
-    backend = create_backend("holistic")
+    """The backend as pipelines build it: one graph thread (BackendConfig.graph_threads)."""
+    backend = create_backend("holistic", BackendConfig(graph_threads=1))
     yield backend
     backend.close()
 
@@ -90,6 +91,23 @@ def test_each_video_equals_a_new_stock_holistic_whatever_came_before(holistic, v
         np.testing.assert_array_equal(
             extract_frames(videos[name], holistic), fresh[name], err_msg=f"{name} after {before}"
         )
+
+
+def test_graph_threads_size_the_default_executor_and_leave_named_ones_alone():
+    from mediapipe.framework import calculator_pb2
+    from mediapipe.framework import thread_pool_executor_pb2 as tpe
+
+    config = calculator_pb2.CalculatorGraphConfig()
+    config.executor.add(name="gpu_io", type="ThreadPoolExecutor")
+    config.executor.add()  # what Holistic's expanded graph holds: the default, unset
+    set_graph_threads(config, 1)
+    named, default = config.executor
+    assert (default.name, default.type) == ("", "ThreadPoolExecutor")
+    assert default.options.Extensions[tpe.ThreadPoolExecutorOptions.ext].num_threads == 1
+    assert not named.options.HasExtension(tpe.ThreadPoolExecutorOptions.ext)
+    empty = calculator_pb2.CalculatorGraphConfig()
+    set_graph_threads(empty, 3)
+    assert empty.executor[0].options.Extensions[tpe.ThreadPoolExecutorOptions.ext].num_threads == 3
 
 
 def test_a_blank_frame_alone_leaves_the_pose_visibility_of_the_last_video(videos):

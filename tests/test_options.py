@@ -1,8 +1,10 @@
+import os
 import subprocess
 import sys
 
 import pytest
 
+from keypoints.backends import graph_threads_per_worker
 from pipeline.local import local_args
 from pipeline.options import (
     OptionsError,
@@ -39,6 +41,20 @@ def test_local_defaults_yield_to_what_the_user_gave():
     args = local_args(["--direct_num_workers=1", "--input_root=/c"], workers=4)
     assert "--direct_num_workers=1" in args and "--direct_num_workers=4" not in args
     assert "--runner=DirectRunner" in args and "--direct_running_mode=multi_processing" in args
+
+
+def test_local_runs_give_each_worker_the_cores_left_to_it_as_mediapipe_threads():
+    cores = os.cpu_count() or 1
+    assert parse(*local_args([], workers=cores)).mediapipe_threads == 1
+    assert parse(*local_args(["--direct_num_workers", "1"])).mediapipe_threads == cores
+    assert graph_threads_per_worker(3, cores=16) == 5 and graph_threads_per_worker(32, 16) == 1
+    given = parse(*local_args(["--direct_num_workers=1", "--mediapipe_threads=0"]))
+    assert given.mediapipe_threads == 0  # MediaPipe's own default, when asked for
+
+
+def test_negative_mediapipe_threads_are_refused():
+    with pytest.raises(OptionsError, match="--mediapipe_threads"):
+        validate(parse("--input_root=/c", "--output_root=/o", "--mediapipe_threads=-1"))
 
 
 @pytest.fixture

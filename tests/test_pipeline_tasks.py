@@ -171,9 +171,14 @@ def test_a_model_folder_without_the_files_stops_the_run_before_it_starts(corpus,
 
 
 def test_backend_options_reach_the_backend_config():
-    opts = SignKpsOptions(["--backend=tasks", "--pose_model=lite", "--model_dir=gs://b/models"])
-    assert backend_config(opts) == BackendConfig(model_dir="gs://b/models", pose_model="lite")
+    opts = SignKpsOptions(["--backend=tasks", "--pose_model=lite", "--model_dir=gs://b/models",
+                           "--mediapipe_threads=3"])  # fmt: skip
+    assert backend_config(opts) == BackendConfig(
+        model_dir="gs://b/models", pose_model="lite", graph_threads=3
+    )
     defaults = SignKpsOptions([])
-    assert backend_config(defaults) == BackendConfig(model_dir=None, pose_model="full")
+    assert backend_config(defaults) == BackendConfig(
+        model_dir=None, pose_model="full", graph_threads=1
+    )
     with pytest.raises(SystemExit):
         SignKpsOptions(["--pose_model=huge"]).view_as(SignKpsOptions)

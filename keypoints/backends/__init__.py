@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from keypoints.backends.base import Backend, BackendConfig, CountsHandLabelDisagreements
+from keypoints.backends.base import (
+    Backend,
+    BackendConfig,
+    CountsHandLabelDisagreements,
+    graph_threads_per_worker,
+)
 from keypoints.frames import OpenFile
 from keypoints.models import ModelStore
 
@@ -27,7 +32,7 @@ def create_backend(
     if name == "holistic":
         from keypoints.backends.holistic import HolisticBackend
 
-        return HolisticBackend()
+        return HolisticBackend(graph_threads=config.graph_threads)
     if name == "tasks":
         from keypoints.backends.tasks import TasksBackend
 
@@ -79,4 +84,5 @@ __all__ = [
     "backend_settings",
     "create_backend",
     "fetch_models",
+    "graph_threads_per_worker",
 ]

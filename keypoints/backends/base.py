@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -16,10 +17,27 @@ class BackendConfig:
     ``model_dir`` is a folder or URL holding the Tasks model files (None: the cache,
     filled from the official URLs); ``pose_model`` picks the pose bundle (lite, full, heavy).
     Holistic ships its models inside mediapipe and ignores both.
+
+    ``graph_threads`` sizes the thread pool of Holistic's MediaPipe graph (0: MediaPipe's
+    default, one thread per core). With one worker process per core, the way pipelines
+    run, one thread each spends less CPU per frame than every process running one thread
+    per core; it changes no landmark (tests/test_holistic.py). The Tasks API offers no
+    such setting.
     """
 
     model_dir: str | None = None
     pose_model: str = "full"
+    graph_threads: int = 0
+
+
+def graph_threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """BackendConfig.graph_threads for ``workers`` processes sharing a machine's cores.
+
+    One thread per graph is fastest when every core has its worker process (+2% frames
+    per second against MediaPipe's default of one per core, benchmarks/RESULTS.md); with
+    fewer workers than cores, each graph gets the cores left to it.
+    """
+    return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
 
 
 class Backend(Protocol):

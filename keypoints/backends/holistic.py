@@ -16,6 +16,7 @@ new Holistic instance per video (tests/test_holistic.py) for ~30 ms of CPU per v
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,19 @@ SETTINGS: dict[str, Any] = {
 PRESENT = np.float32(1.0)  # channel 4 of face and hand points: MediaPipe leaves it at 0
 
 
+# Holistic's graph streams read per frame: layout part -> (stream, has visibility).
+LANDMARK_STREAMS = {
+    "pose": ("pose_landmarks", True),
+    "face": ("face_landmarks", False),
+    "right_hand": ("right_hand_landmarks", False),
+    "left_hand": ("left_hand_landmarks", False),
+}
+_STREAM_NAMES = {stream for stream, _ in LANDMARK_STREAMS.values()}
+_POSE_STREAM = LANDMARK_STREAMS["pose"][0]
+_IMAGE_STREAM = "image"
+_FRAME_INTERVAL_US = 33333  # the clock SolutionBase feeds the graph: 30 frames per second
+
+
 def landmarks_array(landmark_list: Any, with_visibility: bool) -> npt.NDArray[np.float32]:
     """(n, 4) float32 from a MediaPipe NormalizedLandmarkList."""
     if with_visibility:
@@ -45,18 +59,20 @@ def landmarks_array(landmark_list: Any, with_visibility: bool) -> npt.NDArray[np
     return np.array(rows, dtype=np.float32)
 
 
-def results_frame(results: Any) -> npt.NDArray[np.float32]:
-    """One frame of the full layout from Holistic's results; parts not found stay NaN."""
+def landmarks_frame(found: Mapping[str, Any]) -> npt.NDArray[np.float32]:
+    """One frame of the full layout from landmark lists by stream; parts not found stay NaN."""
     frame = L.empty_frame()
-    for part, found, with_visibility in (
-        ("pose", results.pose_landmarks, True),
-        ("face", results.face_landmarks, False),
-        ("right_hand", results.right_hand_landmarks, False),
-        ("left_hand", results.left_hand_landmarks, False),
-    ):
-        if found is not None:
-            frame[L.FULL_PARTS[part].slice] = landmarks_array(found, with_visibility)
+    for part, (stream, with_visibility) in LANDMARK_STREAMS.items():
+        if found.get(stream) is not None:
+            frame[L.FULL_PARTS[part].slice] = landmarks_array(found[stream], with_visibility)
     return frame
+
+
+def results_frame(results: Any) -> npt.NDArray[np.float32]:
+    """One frame of the full layout from what ``Holistic.process`` returns."""
+    return landmarks_frame(
+        {stream: getattr(results, stream) for stream, _ in LANDMARK_STREAMS.values()}
+    )
 
 
 # Holistic's pose-visibility smoothing node, found in its expanded graph by these.
@@ -95,45 +111,93 @@ class PoseVisibilityFilter:
         return smoothed
 
 
-def _holistic_with_raw_pose_visibility() -> tuple[Any, float]:
+def pass_raw_pose_visibility(config: Any) -> float:
+    """Set the graph's pose-visibility low-pass filter to alpha 1; the alpha it had.
+
+    ``config``: Holistic's expanded CalculatorGraphConfig. Refuses to guess if the graph
+    is not the one of the pinned mediapipe version.
+    """
+    from mediapipe.calculators.util import visibility_smoothing_calculator_pb2 as vsc
+
+    found: list[float] = []
+    for node in config.node:
+        if node.calculator != _VISIBILITY_CALCULATOR or not any(
+            s.endswith(_POSE_LANDMARKS_STREAM_SUFFIX) for s in node.input_stream
+        ):
+            continue
+        options = node.options.Extensions[vsc.VisibilitySmoothingCalculatorOptions.ext]
+        if options.HasField("low_pass_filter"):
+            found.append(options.low_pass_filter.alpha)
+            options.low_pass_filter.alpha = 1.0
+    if len(found) != 1:
+        raise RuntimeError(
+            f"expected one pose-visibility low-pass filter in the Holistic graph, "
+            f"found {len(found)}: this mediapipe version is not the pinned one"
+        )
+    return found[0]
+
+
+def set_graph_threads(config: Any, threads: int) -> None:
+    """Run the graph's calculators on a pool of ``threads`` threads (the default executor)."""
+    from mediapipe.framework import thread_pool_executor_pb2 as tpe
+
+    default = next((e for e in config.executor if not e.name), None) or config.executor.add()
+    default.type = "ThreadPoolExecutor"
+    default.options.Extensions[tpe.ThreadPoolExecutorOptions.ext].num_threads = threads
+
+
+def _holistic(graph_threads: int) -> tuple[Any, float]:
     """A Holistic whose graph passes pose visibility through unsmoothed, and the alpha it had.
 
     Edits the expanded graph config before the graph is built, through the hook that
-    mediapipe 0.10.21's SolutionBase calls for it; refuses to guess if the graph differs.
+    mediapipe 0.10.21's SolutionBase calls for it.
     """
-    from mediapipe.calculators.util import visibility_smoothing_calculator_pb2 as vsc
+    from mediapipe.python import packet_creator, packet_getter
+    from mediapipe.python._framework_bindings.image_frame import ImageFormat
     from mediapipe.python.solutions import holistic
 
-    found: list[float] = []
+    alphas: list[float] = []
 
-    class RawPoseVisibilityHolistic(holistic.Holistic):  # type: ignore[misc]
+    class EditedHolistic(holistic.Holistic):  # type: ignore[misc]
         def _initialize_graph_interface(self, *args: Any, **kwargs: Any) -> Any:
             config = super()._initialize_graph_interface(*args, **kwargs)
-            for node in config.node:
-                if node.calculator != _VISIBILITY_CALCULATOR or not any(
-                    s.endswith(_POSE_LANDMARKS_STREAM_SUFFIX) for s in node.input_stream
-                ):
-                    continue
-                options = node.options.Extensions[vsc.VisibilitySmoothingCalculatorOptions.ext]
-                if options.HasField("low_pass_filter"):
-                    found.append(options.low_pass_filter.alpha)
-                    options.low_pass_filter.alpha = 1.0
-            if len(found) != 1:
-                raise RuntimeError(
-                    f"expected one pose-visibility low-pass filter in the Holistic graph, "
-                    f"found {len(found)}: this mediapipe version is not the pinned one"
-                )
+            alphas.append(pass_raw_pose_visibility(config))
+            if graph_threads:
+                set_graph_threads(config, graph_threads)
             return config
 
-    return RawPoseVisibilityHolistic(**SETTINGS), found[0]
+        def landmark_lists(self, rgb: npt.NDArray[np.uint8]) -> dict[str, Any]:
+            """``process()`` reduced to the landmark streams: the lists found, by stream.
+
+            The same packets on the same clock, without what ``process()`` adds each frame
+            and the backend discards (a new namedtuple class, the pose's world landmarks, a
+            cleared field on every pose landmark): about 0.5 ms of the 47 a frame takes.
+            """
+            self._graph_outputs.clear()
+            self._simulated_timestamp += _FRAME_INTERVAL_US
+            image = packet_creator.create_image_frame(rgb, image_format=ImageFormat.SRGB)
+            self._graph.add_packet_to_input_stream(
+                stream=_IMAGE_STREAM, packet=image.at(self._simulated_timestamp)
+            )
+            self._graph.wait_until_idle()
+            return {
+                stream: packet_getter.get_proto(packet)
+                for stream, packet in self._graph_outputs.items()
+                if stream in _STREAM_NAMES and not packet.is_empty()
+            }
+
+    return EditedHolistic(**SETTINGS), alphas[0]
 
 
 class HolisticBackend:
     name = "holistic"
 
-    def __init__(self, restart_graph: bool = False) -> None:
-        """``restart_graph``: start videos with Holistic.reset() instead (for benchmarks)."""
-        self._holistic, alpha = _holistic_with_raw_pose_visibility()
+    def __init__(self, restart_graph: bool = False, graph_threads: int = 0) -> None:
+        """``restart_graph``: start videos with Holistic.reset() instead (for benchmarks).
+
+        ``graph_threads``: the graph's thread pool (BackendConfig); 0 is MediaPipe's default.
+        """
+        self._holistic, alpha = _holistic(graph_threads)
         self._visibility = PoseVisibilityFilter(alpha)
         self._restart_graph = restart_graph
 
@@ -141,14 +205,15 @@ class HolisticBackend:
         return dict(SETTINGS)
 
     def start_video(self) -> None:
-        if self._restart_graph or self._holistic.process(BLANK_FRAME).pose_landmarks is not None:
+        blank = self._holistic.landmark_lists(BLANK_FRAME)
+        if self._restart_graph or _POSE_STREAM in blank:
             self._holistic.reset()  # (a pose in a blank frame was never seen, but then restart)
         self._visibility.reset()
 
     def process(self, rgb: npt.NDArray[np.uint8], timestamp_ms: int) -> npt.NDArray[np.float32]:
-        results = self._holistic.process(rgb)
-        frame = results_frame(results)
-        if results.pose_landmarks is not None:
+        found = self._holistic.landmark_lists(rgb)
+        frame = landmarks_frame(found)
+        if _POSE_STREAM in found:
             pose = L.FULL_PARTS["pose"].slice
             frame[pose, 3] = self._visibility.apply(frame[pose, 3])
         return frame
