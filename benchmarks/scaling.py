@@ -21,6 +21,7 @@ from typing import Any
 
 from benchmarks.throughput import (
     Bench,
+    Method,
     assets_dir,
     build_corpus,
     pipeline_cmd,
@@ -37,20 +38,19 @@ def measure_n(work: Path, n: int, videos: int, frames: int, backend: str) -> dic
     build_corpus(tiny, 1, 1, 1, mp4=False)
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    bench = Bench(root, n, logs)
     total = corpus["frames"]
+    bench = Bench(root, n, total, logs)
     extra = ["--model_dir", str(assets_dir() / "models")] if backend == "tasks" else []
     raw_cmd = [python(), "-m", "benchmarks.raw", f"--workers={n}", f"--backend={backend}", *extra]
-    raw = bench.measure(
-        "raw", backend, raw_cmd + video_folders(root / "corpus" / "frames"), total, None,
-        startup_cmd=raw_cmd + video_folders(tiny / "frames"),
-    )  # fmt: skip
-    pipe = bench.measure(
+    raw = bench.measure(Method(
+        "raw", backend, raw_cmd + video_folders(root / "corpus" / "frames"),
+        raw_cmd + video_folders(tiny / "frames"),
+    ), 1)  # fmt: skip
+    pipe = bench.measure(Method(
         "pipeline", backend,
         pipeline_cmd(root / "corpus" / "frames", root / "out", n, n, backend) + extra,
-        total, root / "out",
-        startup_cmd=pipeline_cmd(tiny / "frames", root / "out-tiny", 1, n, backend) + extra,
-    )  # fmt: skip
+        pipeline_cmd(tiny / "frames", root / "out-tiny", 1, n, backend) + extra, root / "out",
+    ), 1)  # fmt: skip
     return {"workers": n, "frames": total, "raw": raw, "pipeline": pipe}
 
 

@@ -26,6 +26,7 @@ import os
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -106,40 +107,62 @@ def sign_folders(corpus: Path) -> list[str]:
     return sorted(str(p) for p in corpus.glob("*/*/*/*") if p.is_dir())
 
 
-class Bench:
-    def __init__(self, work: Path, workers: int, logs: Path) -> None:
-        self.work, self.workers, self.logs = work, workers, logs
-        self.results: list[dict[str, Any]] = []
+@dataclass(frozen=True)
+class Method:
+    """One measured command, and its run on the one-frame corpus (the fixed start-up)."""
 
-    def measure(self, method: str, backend: str, cmd: list[str], frames: int,
-                out: Path | None, suffix: str = ".npz", startup_cmd: list[str] | None = None,
-                **extra: Any) -> dict[str, Any]:  # fmt: skip
-        if out is not None and out.exists() and suffix == ".npz":  # .pose files sit in the corpus
-            shutil.rmtree(out)
-        log = str(self.logs / f"{method}-{backend}.log")
-        startup = None
-        if startup_cmd is not None:
-            startup, _, _ = run_measured(startup_cmd, log_path=log + ".startup")
-        wall, tree, code = run_measured(cmd, log_path=log)
+    method: str
+    backend: str
+    cmd: list[str]
+    startup_cmd: list[str]
+    out: Path | None = None
+    suffix: str = ".npz"
+    pose_folders: tuple[Path, ...] = ()  # pose-format writes beside the videos: cleared first
+
+
+class Bench:
+    def __init__(self, work: Path, workers: int, frames: int, logs: Path) -> None:
+        self.work, self.workers, self.frames, self.logs = work, workers, frames, logs
+
+    def measure(self, m: Method, round_: int) -> dict[str, Any]:
+        log = str(self.logs / f"{m.method}-{m.backend}-{round_}.log")
+        self._clear(m)
+        startup, _, _ = run_measured(m.startup_cmd, log_path=log + ".startup")
+        self._clear(m)
+        wall, tree, code = run_measured(m.cmd, log_path=log)
         if code != 0:
-            raise RuntimeError(f"{method} ({backend}) failed with exit code {code}: see {log}")
+            raise RuntimeError(f"{m.method} ({m.backend}) failed with exit code {code}: see {log}")
         record = {
-            "method": method,
-            "backend": backend,
+            "method": m.method,
+            "backend": m.backend,
+            "round": round_,
             "workers": self.workers,
-            "frames": frames,
+            "frames": self.frames,
             "wall_s": round(wall, 2),
-            "fps": round(frames / wall, 2),
-            "startup_s": round(startup, 2) if startup is not None else None,
-            "fps_steady": round(frames / (wall - startup), 2) if startup is not None else None,
+            "fps": round(self.frames / wall, 2),
+            "startup_s": round(startup, 2),
+            "fps_steady": round(self.frames / (wall - startup), 2),
             "peak_rss_worker_mb": tree.worker_peak_mb(),
             "peak_rss_driver_mb": tree.root_peak_mb(),
-            "output_bytes": output_bytes(out, suffix) if out is not None else None,
-            **extra,
+            "output_bytes": output_bytes(m.out, m.suffix) if m.out is not None else None,
         }
         print(json.dumps(record), flush=True)
-        self.results.append(record)
         return record
+
+    def _clear(self, m: Method) -> None:
+        """Remove earlier output: the tools skip videos whose output exists."""
+        if m.out is not None and m.suffix == ".npz":
+            shutil.rmtree(m.out, ignore_errors=True)
+        shutil.rmtree(self.work / "out-tiny", ignore_errors=True)
+        for folder in m.pose_folders:
+            for pose_file in folder.rglob("*.pose"):
+                pose_file.unlink()
+
+
+def median_record(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median steady frames/s (the lower middle one for an even count)."""
+    ranked = sorted(records, key=lambda r: r["fps_steady"])
+    return ranked[(len(ranked) - 1) // 2]
 
 
 def ratio(a: dict[str, Any] | None, b: dict[str, Any] | None, key: str) -> float | None:
@@ -161,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
         "--skip", nargs="*", default=[], choices=["raw", "pipeline", "reference", "pose-format"]
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every method this many times, one after another in turn; ratios use "
+        "each method's median round",
+    )
+    parser.add_argument(
         "--workdir", help="keep the corpus and outputs here (default: a temporary folder)"
     )
     args = parser.parse_args(argv)
@@ -170,87 +200,86 @@ def main(argv: list[str] | None = None) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     corpus = build_corpus(work / "corpus", args.signs, args.videos_per_sign, args.frames_per_video)
     build_corpus(work / "tiny", 1, 1, 1)
-    print(json.dumps({"corpus": corpus, "workers": args.workers, "workdir": str(work)}), flush=True)
+    print(json.dumps({"corpus": corpus, "workers": args.workers, "rounds": args.rounds,
+                      "workdir": str(work)}), flush=True)  # fmt: skip
+    bench = Bench(work, args.workers, corpus["frames"], logs)
+    by: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    plan = methods(args, work)
+    for round_ in range(1, args.rounds + 1):
+        for m in plan:  # every method once per round: drift over the run hits all alike
+            by.setdefault((m.method, m.backend), []).append(bench.measure(m, round_))
+    medians = {key: median_record(records) for key, records in by.items()}
+    if args.rounds > 1:
+        for (method, backend), records in by.items():
+            print(json.dumps({"median": method, "backend": backend,
+                              "fps_steady": medians[method, backend]["fps_steady"],
+                              "rounds": [r["fps_steady"] for r in records]}))  # fmt: skip
+    print(json.dumps({"ratios": ratios(medians, args.backends)}), flush=True)
+    return 0
+
+
+def methods(args: argparse.Namespace, work: Path) -> list[Method]:
+    """What one round measures, in order."""
+    n = args.workers
     frames_root, mp4_root = work / "corpus" / "frames", work / "corpus" / "mp4"
     tiny_frames, tiny_mp4 = work / "tiny" / "frames", work / "tiny" / "mp4"
-    bench = Bench(work, args.workers, logs)
-    n, total = args.workers, corpus["frames"]
+    tiny_out = work / "out-tiny"
     model_dir = str(assets_dir() / "models")
-    by: dict[tuple[str, str], dict[str, Any]] = {}
-
+    plan = []
     for backend in args.backends:
         extra = ["--model_dir", model_dir] if backend == "tasks" else []
         if "raw" not in args.skip:
             cmd = [python(), "-m", "benchmarks.raw", f"--workers={n}", f"--backend={backend}"]
-            by["raw", backend] = bench.measure(
-                "raw", backend, cmd + extra + video_folders(frames_root), total, None,
-                startup_cmd=cmd + extra + video_folders(tiny_frames),
-            )  # fmt: skip
+            plan.append(Method("raw", backend, cmd + extra + video_folders(frames_root),
+                               cmd + extra + video_folders(tiny_frames)))  # fmt: skip
         if "pipeline" not in args.skip:
             out = work / f"out-pipeline-{backend}"
-            by["pipeline", backend] = bench.measure(
+            plan.append(Method(
                 "pipeline", backend, pipeline_cmd(frames_root, out, args.signs, n, backend) + extra,
-                total, out,
-                startup_cmd=pipeline_cmd(tiny_frames, work / "out-tiny", 1, n, backend) + extra,
-            )  # fmt: skip
-            shutil.rmtree(work / "out-tiny", ignore_errors=True)
+                pipeline_cmd(tiny_frames, tiny_out, 1, n, backend) + extra, out,
+            ))  # fmt: skip
     if "reference" not in args.skip:
-        out = work / "out-reference"
         cmd = [python(), "-m", "benchmarks.reference", f"--workers={n}", f"--model_dir={model_dir}"]
-        by["reference", "tasks"] = bench.measure(
+        out = work / "out-reference"
+        plan.append(Method(
             "reference", "tasks", [*cmd, "--output", str(out), *sign_folders(frames_root)],
-            total, out,
-            startup_cmd=[*cmd, "--output", str(work / "out-tiny"), *sign_folders(tiny_frames)],
-        )  # fmt: skip
+            [*cmd, "--output", str(tiny_out), *sign_folders(tiny_frames)], out,
+        ))  # fmt: skip
     if "pose-format" not in args.skip:
         tool = shutil.which("videos_to_poses", path=str(Path(python()).parent))
         if tool is None:
-            print(
-                json.dumps(
-                    {
-                        "skipped": "pose-format",
-                        "why": "videos_to_poses not installed: pip install -e .[pose]",
-                    }
-                )
-            )
-        else:
-            cmd = [
-                tool,
-                "--num-workers",
-                str(n),
-                "--recursive",
-                "--additional-config",
-                "refine_face_landmarks=true",
-            ]
-            for pose_file in [*mp4_root.rglob("*.pose"), *tiny_mp4.rglob("*.pose")]:
-                pose_file.unlink()
-            by["pose-format", "holistic"] = bench.measure(
-                "pose-format", "holistic", [*cmd, "--directory", str(mp4_root)], total, mp4_root,
-                suffix=".pose", startup_cmd=[*cmd, "--directory", str(tiny_mp4)],
-            )  # fmt: skip
-            out = work / "out-pipeline-mp4"
-            by["pipeline-mp4", "holistic"] = bench.measure(
-                "pipeline-mp4", "holistic", pipeline_cmd(mp4_root, out, args.signs, n, "holistic"),
-                total, out, startup_cmd=pipeline_cmd(tiny_mp4, work / "out-tiny", 1, n, "holistic"),
-            )  # fmt: skip
+            why = "videos_to_poses not installed: pip install -e .[pose]"
+            print(json.dumps({"skipped": "pose-format", "why": why}))
+            return plan
+        cmd = [tool, "--num-workers", str(n), "--recursive",
+               "--additional-config", "refine_face_landmarks=true"]  # fmt: skip
+        plan.append(Method(
+            "pose-format", "holistic", [*cmd, "--directory", str(mp4_root)],
+            [*cmd, "--directory", str(tiny_mp4)], mp4_root, ".pose", (mp4_root, tiny_mp4),
+        ))  # fmt: skip
+        out = work / "out-pipeline-mp4"
+        plan.append(Method(
+            "pipeline-mp4", "holistic", pipeline_cmd(mp4_root, out, args.signs, n, "holistic"),
+            pipeline_cmd(tiny_mp4, tiny_out, 1, n, "holistic"), out,
+        ))  # fmt: skip
+    return plan
 
-    ratios = {}
-    for backend in args.backends:
+
+def ratios(by: dict[tuple[str, str], dict[str, Any]], backends: list[str]) -> dict[str, Any]:
+    found = {}
+    ref = by.get(("reference", "tasks"))
+    for backend in backends:
         pipe = by.get(("pipeline", backend))
-        ratios[f"pipeline/raw {backend}"] = ratio(pipe, by.get(("raw", backend)), "fps_steady")
-        ratios[f"pipeline/reference {backend}"] = ratio(
-            pipe, by.get(("reference", "tasks")), "fps_steady"
-        )
-        ref = by.get(("reference", "tasks"))
+        found[f"pipeline/raw {backend}"] = ratio(pipe, by.get(("raw", backend)), "fps_steady")
+        found[f"pipeline/reference {backend}"] = ratio(pipe, ref, "fps_steady")
         if pipe and ref:
-            ratios[f"output bytes pipeline/reference {backend}"] = round(
+            found[f"output bytes pipeline/reference {backend}"] = round(
                 pipe["output_bytes"] / ref["output_bytes"], 3
             )
-    ratios["pipeline/pose-format holistic (mp4)"] = ratio(
+    found["pipeline/pose-format holistic (mp4)"] = ratio(
         by.get(("pipeline-mp4", "holistic")), by.get(("pose-format", "holistic")), "fps_steady"
     )
-    print(json.dumps({"ratios": ratios}), flush=True)
-    return 0
+    return found
 
 
 if __name__ == "__main__":
