@@ -50,7 +50,11 @@ def ping_pong(frames: list[Path], count: int) -> list[Path]:
 
 
 def link_or_copy(source: Path, target: Path) -> None:
-    """A hard link saves the disk a corpus-sized copy; other filesystems get a copy."""
+    """A hard link saves the disk a corpus-sized copy; other filesystems get a copy.
+
+    A target left by an earlier run in the same --workdir is replaced.
+    """
+    target.unlink(missing_ok=True)
     try:
         os.link(source, target)
     except OSError:
