@@ -33,9 +33,10 @@ class BackendConfig:
 def graph_threads_per_worker(workers: int, cores: int | None = None) -> int:
     """BackendConfig.graph_threads for ``workers`` processes sharing a machine's cores.
 
-    One thread per graph is fastest when every core has its worker process (+2% frames
-    per second against MediaPipe's default of one per core, benchmarks/RESULTS.md); with
-    fewer workers than cores, each graph gets the cores left to it.
+    With every core holding a worker process, one thread per graph costs less CPU per
+    frame than MediaPipe's default of one per core (raw Holistic workers +2.2% frames per
+    second; a tie within the pipeline, benchmarks/RESULTS.md); with fewer workers than
+    cores, each graph gets the cores left to it.
     """
     return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
 
