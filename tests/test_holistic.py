@@ -1,13 +1,20 @@
 """The Holistic backend on real footage of a signer."""
 
 import itertools
+import os
 
 import numpy as np
 import pytest
 
 from keypoints import layout as L
 from keypoints.backends import BackendConfig, create_backend
-from keypoints.backends.holistic import BLANK_FRAME, SETTINGS, results_frame, set_graph_threads
+from keypoints.backends.holistic import (
+    BLANK_FRAME,
+    SETTINGS,
+    HolisticBackend,
+    results_frame,
+    set_graph_threads,
+)
 from keypoints.extract import extract_frames
 from tests.conftest import read_rgb
 
@@ -108,6 +115,38 @@ def test_graph_threads_size_the_default_executor_and_leave_named_ones_alone():
     empty = calculator_pb2.CalculatorGraphConfig()
     set_graph_threads(empty, 3)
     assert empty.executor[0].options.Extensions[tpe.ThreadPoolExecutorOptions.ext].num_threads == 3
+
+
+def threads_started_by(build):
+    """How many threads a new backend adds to this process once it has run a frame."""
+    before = len(os.listdir("/proc/self/task"))
+    backend = build()
+    try:
+        backend.start_video()
+        backend.process(BLANK_FRAME, 0)
+        return len(os.listdir("/proc/self/task")) - before
+    finally:
+        backend.close()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_graph_threads_reach_the_running_graph():
+    for threads in (1, 3):
+        config = BackendConfig(graph_threads=threads)
+        assert threads_started_by(lambda c=config: create_backend("holistic", c)) == threads
+
+
+def test_restarting_backend_feeds_no_blank_frame():
+    """The restart variant (compare_backends) must cost a restart only, not a blank frame too."""
+    for restart, frames_fed in ((True, 0), (False, 1)):
+        backend = HolisticBackend(restart_graph=restart)
+        try:
+            before = backend._holistic._simulated_timestamp
+            backend.start_video()
+            fed = (backend._holistic._simulated_timestamp - before) // 33333
+        finally:
+            backend.close()
+        assert fed == frames_fed
 
 
 def test_a_blank_frame_alone_leaves_the_pose_visibility_of_the_last_video(videos):

@@ -205,8 +205,7 @@ class HolisticBackend:
         return dict(SETTINGS)
 
     def start_video(self) -> None:
-        blank = self._holistic.landmark_lists(BLANK_FRAME)
-        if self._restart_graph or _POSE_STREAM in blank:
+        if self._restart_graph or _POSE_STREAM in self._holistic.landmark_lists(BLANK_FRAME):
             self._holistic.reset()  # (a pose in a blank frame was never seen, but then restart)
         self._visibility.reset()
 
