@@ -6,6 +6,7 @@ The DirectRunner with one worker process per core, unless the arguments say othe
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -20,20 +21,18 @@ def with_defaults(argv: list[str], defaults: dict[str, str]) -> list[str]:
     return [f"{k}={v}" for k, v in defaults.items() if k not in given] + list(argv)
 
 
-def given_value(argv: list[str], option: str) -> str | None:
-    """The value ``argv`` gives ``option`` (``--option=v`` or ``--option v``), if any."""
-    for i, arg in enumerate(argv):
-        if arg.startswith(option + "="):
-            return arg.split("=", 1)[1]
-        if arg == option and i + 1 < len(argv):
-            return argv[i + 1]
-    return None
+# Reads the worker count the user gave, as Beam will (``--opt=v`` or ``--opt v``); a value
+# that is not a count is left for Beam's own message.
+_WORKERS = argparse.ArgumentParser(add_help=False)
+_WORKERS.add_argument("--direct_num_workers", default="")
 
 
 def local_args(argv: list[str], workers: int | None = None) -> list[str]:
     """``argv`` with local-runner defaults for every option it does not set itself."""
-    given = given_value(argv, "--direct_num_workers")
-    workers = int(given) if given and given.isdigit() else workers or os.cpu_count() or 1
+    given, _ = _WORKERS.parse_known_args(argv)
+    if given.direct_num_workers.isdigit():
+        workers = int(given.direct_num_workers)
+    workers = workers or os.cpu_count() or 1
     defaults = {
         "--runner": "DirectRunner",
         "--direct_running_mode": "multi_processing",
