@@ -14,9 +14,12 @@ REQUIRED = [
     "opencv-contrib-python==4.11.0.86",
     "matplotlib==3.11.2",
     "natsort==8.4.0",
-    "pillow==12.3.0",  # GIF previews (pipeline.inspect), image headers (keypoints.frames)
+    "pillow==12.3.0",  # GIF previews (pipeline.drawing), image headers (keypoints.frames)
     "tqdm==4.70.1",
     "platformdirs==4.14.8",
+    # .pose output (--output_format pose, signkps convert): small and pure Python, so every
+    # install can write it.
+    "pose-format==0.15.0",
 ]
 
 # What DataflowRunner needs to submit a job and read and write gs:// paths: a subset of
@@ -34,15 +37,10 @@ DATAFLOW = [
     "google-cloud-storage==3.17.1",
 ]
 
-# Writes `.pose` files (--output_format pose, python -m pipeline.convert); the tests read
-# them back, so the test extra carries it too.
-POSE = ["pose-format==0.15.0"]
-
 EXTRAS = {
-    "pose": POSE,
+    "pose": [],  # pose-format is a core dependency now; kept so that '.[pose]' still installs
     "dataflow": DATAFLOW,
     "test": [
-        *POSE,
         "pytest==9.2.0",
         "pytest-timeout==2.4.0",
         "ruff==0.17.6",
@@ -59,6 +57,8 @@ setuptools.setup(
     description="Turn sign-language video corpora into MediaPipe keypoints with Apache Beam.",
     python_requires=">=3.11,<3.12",
     packages=setuptools.find_packages(include=["keypoints*", "transforms*", "pipeline*"]),
+    package_data={"pipeline.drawing": ["templates/*.html"]},
+    entry_points={"console_scripts": ["signkps = pipeline.cli:console_script"]},
     install_requires=REQUIRED,
     extras_require=EXTRAS,
     license="Apache-2.0",

@@ -97,7 +97,7 @@ def python() -> str:
 
 def pipeline_cmd(corpus: Path, out: Path, signs: int, workers: int, backend: str) -> list[str]:
     return [
-        python(), "-m", "pipeline.local", f"--input_root={corpus}", f"--output_root={out}",
+        python(), "-m", "pipeline.cli", "local", f"--input_root={corpus}", f"--output_root={out}",
         "--signers", SIGNER, "--splits", SPLIT, "--selected_signs_from=1",
         f"--selected_signs_to={signs}", f"--direct_num_workers={workers}", f"--backend={backend}",
     ]  # fmt: skip

@@ -1,17 +1,17 @@
-"""Corpus layout: where a sign's videos live and where its keypoints go.
+"""Corpus layout: where a sign's videos live, and which entries of its folder are videos.
 
 Only path arithmetic and grouping here; listing files is the caller's job (the pipeline
-lists through Beam's FileSystems), so the same rules serve local disks and buckets.
+lists through Beam's FileSystems), so the same rules serve local disks and buckets. Where
+the keypoints go is ``keypoints.outputs``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from natsort import natsorted
 
@@ -25,18 +25,19 @@ from keypoints.frames import (
 )
 
 KARSL_LAYOUT = "{signer}/{signer}/{split}/{sign:04d}"
-REPORTS_DIR = "_reports"
-STAGING_DIR = "_staging"  # per-video arrays waiting for their sign's npz
-OUTPUT_FORMATS = ("npz", "pose")
-# In pose output, the file that says all of a sign's .pose files are in place.
-POSE_SIGN_DONE = "_SUCCESS"
+_LABEL = re.compile(r"(?P<signer>[^/]+)-(?P<split>[^/-]+)/(?P<sign>\d+)")
 _SIGN_FIELD = re.compile(r"\{sign(?:[:!][^}]*)?\}")  # {sign} or {sign:04d}, not {signer}
+
+
+# What the pipeline starts from, one element per sign: (sign_id, signer, split).
+SignSelection = tuple[int, str, str]
 
 
 class SignKey(NamedTuple):
     """One output file: a sign as recorded by one signer in one split.
 
-    The sink groups by its plain-tuple form, which Beam encodes deterministically.
+    The pipeline's key from listing to sink; Beam encodes it deterministically
+    (``transforms.coders``), so it groups as it is.
     """
 
     signer: str
@@ -45,7 +46,26 @@ class SignKey(NamedTuple):
 
     @property
     def label(self) -> str:
+        """``01-train/0001``: how a person names the sign, and its path below an output root."""
         return f"{self.signer}-{self.split}/{self.sign:04d}"
+
+    @classmethod
+    def from_label(cls, label: str) -> SignKey | None:
+        """The sign a :attr:`label` names, or None when ``label`` is not one."""
+        match = _LABEL.fullmatch(label)
+        if match is None:
+            return None
+        return cls(match["signer"], match["split"], int(match["sign"]))
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> SignKey:
+        """The sign of a video's record in a report (its ``signer``, ``split``, ``sign``)."""
+        return cls(str(record["signer"]), str(record["split"]), int(record["sign"]))
+
+    @classmethod
+    def from_selection(cls, selection: SignSelection) -> SignKey:
+        sign, signer, split = selection
+        return cls(signer, split, sign)
 
 
 def join(root: str, *parts: str) -> str:
@@ -74,40 +94,6 @@ def selection_folder(input_root: str, corpus_layout: str, signer: str, split: st
     if "{signer" not in joined or "{split" not in joined:
         return None
     return join(input_root, joined.format(signer=signer, split=split))
-
-
-def npz_path(output_root: str, key: SignKey) -> str:
-    return join(output_root, f"{key.signer}-{key.split}", f"{key.sign:04d}.npz")
-
-
-def pose_folder(output_root: str, key: SignKey) -> str:
-    """Where a sign's .pose files go: one per video, named for it."""
-    return join(output_root, f"{key.signer}-{key.split}", f"{key.sign:04d}")
-
-
-def pose_path(output_root: str, key: SignKey, video: str) -> str:
-    return join(pose_folder(output_root, key), f"{video}.pose")
-
-
-def done_path(output_root: str, key: SignKey, output_format: str) -> str:
-    """The file whose presence marks a sign as done: its npz, or its pose folder's marker."""
-    if output_format == "pose":
-        return join(pose_folder(output_root, key), POSE_SIGN_DONE)
-    return npz_path(output_root, key)
-
-
-def sign_report_path(output_root: str, key: SignKey) -> str:
-    return join(
-        output_root, REPORTS_DIR, "videos", f"{key.signer}-{key.split}", f"{key.sign:04d}.jsonl"
-    )
-
-
-def staging_path(output_root: str, key: SignKey, video_location: str) -> str:
-    """Where one video's array waits for its sign's npz; unique per source video."""
-    digest = hashlib.sha256(video_location.encode()).hexdigest()[:20]
-    return join(
-        output_root, STAGING_DIR, f"{key.signer}-{key.split}", f"{key.sign:04d}", f"{digest}.npy"
-    )
 
 
 @dataclass

@@ -19,7 +19,6 @@ import hashlib
 import http.client
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -27,19 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import platformdirs
 from tqdm import tqdm
 
+from keypoints.cache import cache_root, new_file
 from keypoints.frames import OpenFile
 
 logger = logging.getLogger(__name__)
 
 OFFICIAL_BASE_URL = "https://storage.googleapis.com/mediapipe-models"
 BASE_URL_ENV = "SIGNKPS_MODEL_BASE_URL"  # a mirror with the official folder structure
-CACHE_ENV = "SIGNKPS_CACHE"
 CHUNK_BYTES = 1 << 20
 DOWNLOAD_TIMEOUT_S = 60.0
-PARTIAL_SUFFIX = ".part"
 
 
 class ModelError(Exception):
@@ -90,10 +87,8 @@ HAND_MODEL = _official(
 
 
 def default_cache_dir() -> Path:
-    """``$SIGNKPS_CACHE``, else the user's cache folder (``~/.cache/signkps`` on Linux)."""
-    configured = os.environ.get(CACHE_ENV)
-    root = Path(configured) if configured else Path(platformdirs.user_cache_dir("signkps"))
-    return root / "models"
+    """``models/`` of the project's cache root (keypoints.cache)."""
+    return cache_root() / "models"
 
 
 def default_base_url() -> str:
@@ -218,36 +213,28 @@ def _store(
 ) -> None:
     """Copy ``stream`` to ``target`` through a temporary file, renamed only once verified."""
     digest, received = hashlib.sha256(), 0
-    fd, temp_name = tempfile.mkstemp(
-        prefix=f".{model.name}.", suffix=PARTIAL_SUFFIX, dir=target.parent
+    bar = tqdm(
+        total=size,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=model.name,
+        disable=None if progress is None else not progress,
+        leave=True,
     )
-    temp = Path(temp_name)
-    try:
-        bar = tqdm(
-            total=size,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=model.name,
-            disable=None if progress is None else not progress,
-            leave=True,
-        )
-        with os.fdopen(fd, "wb") as out, bar:
-            try:
-                for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-            except (OSError, http.client.HTTPException) as e:
-                detail = f" (transfer interrupted after {received} bytes: {e})"
-                raise _mismatch(model, source, digest.hexdigest(), detail) from e
+    with new_file(target) as out, bar:
+        try:
+            for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
+                out.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+        except (OSError, http.client.HTTPException) as e:
+            detail = f" (transfer interrupted after {received} bytes: {e})"
+            raise _mismatch(model, source, digest.hexdigest(), detail) from e
         actual = digest.hexdigest()
         if size is not None and received != size:
             detail = f" (transfer interrupted: {received} of {size} bytes)"
             raise _mismatch(model, source, actual, detail)
         if actual != model.sha256:
             raise _mismatch(model, source, actual)
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)

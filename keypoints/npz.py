@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -68,13 +68,6 @@ def write_npz(f: BinaryIO, arrays: Iterable[tuple[str, npt.NDArray[np.float32]]]
             entry.compress_type = zipfile.ZIP_DEFLATED
             with archive.open(entry, "w", force_zip64=True) as member:
                 write_npy(member, array)  # type: ignore[arg-type]
-
-
-def npz_bytes(arrays: Mapping[str, npt.NDArray[np.float32]]) -> bytes:
-    """The .npz file holding ``arrays``, entries in the mapping's order."""
-    buffer = io.BytesIO()
-    write_npz(buffer, arrays.items())
-    return buffer.getvalue()
 
 
 def read_npz(data: bytes) -> dict[str, npt.NDArray[np.float32]]:

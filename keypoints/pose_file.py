@@ -19,8 +19,8 @@ Python and JavaScript) treat them as Holistic poses:
   pose-format masks every point whose confidence is 0, so a part that was not detected
   (all zeros in our arrays) reads back masked.
 
-pose-format is an optional dependency (``pip install -e '.[pose]'``): it is imported when
-a file is made, not when this module is.
+pose-format is imported when a file is made, not when this module is: a run that writes
+npz files does not load it.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import numpy.typing as npt
 
 from keypoints import layout as L
 
-INSTALL_HINT = "pip install -c constraints.txt -e '.[pose]'"
 POINT_FORMAT = "XYZC"
 MAX_DIMENSION = 0xFFFF  # the header stores width and height as unsigned 16-bit numbers
 
@@ -51,14 +50,6 @@ FACE_COLOR = (128, 0, 0)
 
 # Where each point of a layout is in the full layout, by name.
 _FULL_ROW = {name: row for row, name in enumerate(L.FULL_POINT_NAMES)}
-
-
-def require_pose_format() -> None:
-    """Raise ImportError, saying how to install it, when pose-format is missing."""
-    try:
-        import pose_format  # noqa: F401
-    except ImportError as e:
-        raise ImportError(f".pose files need the pose-format library: {INSTALL_HINT}") from e
 
 
 def layout_of(points: npt.NDArray[np.float32]) -> L.Layout:
@@ -127,7 +118,6 @@ def _colors(part: str) -> list[tuple[int, int, int]]:
 
 def pose_header(layout: L.Layout, width: int, height: int) -> Any:
     """The pose_format.PoseHeader of a layout's files for frames of width x height pixels."""
-    require_pose_format()
     from pose_format.pose_header import (
         VERSION,
         PoseHeader,

@@ -1,7 +1,7 @@
-"""Options, graph assembly and the command-line entry points of signkps."""
+"""Options, graph assembly, the ``signkps`` command and the tools around a run.
 
-import warnings
-
-# google-api-core (Dataflow's client libraries) warns on import that Python 3.11 will leave
-# its support window; every command would print it, and it says nothing about the run.
-warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.api_core\..*")
+Sub-packages, each doing one job (README.md, "Where things are"): ``job`` (the pipeline
+proper), ``records`` (what a run writes about itself), ``tools`` (post-run commands),
+``drawing`` (pictures and the report page), ``local`` (the local runner's conveniences)
+and ``flink`` (running on a Flink cluster); ``cli`` dispatches to them.
+"""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import pytest
 from keypoints.corpus import KARSL_LAYOUT, SignKey, sign_folder
 
 REPO = Path(__file__).resolve().parents[1]
+# The console script the project installs, beside this interpreter: what a user runs.
+SIGNKPS = str(Path(sys.executable).with_name("signkps"))
 
 
 def assets_dir() -> Path | None:

@@ -1,8 +1,8 @@
 """Bad input beside good videos: one run over a corpus holding every kind, many checks.
 
-The run is ``python -m pipeline.local`` in a subprocess, as a user starts it, so the
+The run is ``signkps local`` in a subprocess, as a user starts it, so the
 checks read what a user sees: the summary, the reports, the npz files, and what
-``python -m pipeline.verify`` says about them.
+``signkps verify`` says about them.
 
 Unreadable files: the tests usually run as root, and root reads a file whatever its
 permission bits say. So as root the run starts under ``setpriv`` with the two
@@ -18,7 +18,6 @@ import os
 import shutil
 import struct
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -30,8 +29,8 @@ from keypoints import layout as L
 from keypoints.backends import create_backend
 from keypoints.corpus import KARSL_LAYOUT, SignKey, sign_folder
 from keypoints.extract import extract_frames
-from keypoints.npz import npz_bytes
-from tests.conftest import REPO, build_corpus, read_rgb
+from tests.conftest import REPO, SIGNKPS, build_corpus, read_rgb
+from tests.support import npz_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -159,9 +158,9 @@ def build_bad_corpus(root: Path, frames: list[Path], clip: Path, deny: bool) -> 
     (failing / "broken.mp4").write_text("nothing to see")
 
 
-def run_cli(module: str, *args: str, prefix: list[str] | None = None):
+def run_cli(command: str, *args: str, prefix: list[str] | None = None):
     return subprocess.run(
-        [*(prefix or []), sys.executable, "-m", module, *args],
+        [*(prefix or []), SIGNKPS, command, *args],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -176,7 +175,7 @@ def bad_run(tmp_path_factory, signer_frames, signer_video):
     corpus, output = root / "corpus", root / "output"
     build_bad_corpus(corpus, signer_frames, signer_video, deny=prefix is not None)
     done = run_cli(
-        "pipeline.local",
+        "local",
         f"--input_root={corpus}",
         f"--output_root={output}",
         *SELECTION,
@@ -342,7 +341,7 @@ def test_every_video_found_is_accounted_for(bad_run):
     output, corpus = bad_run["output"], bad_run["corpus"]
     assert not list(output.rglob("*.tmp"))
     checked = run_cli(
-        "pipeline.verify",
+        "verify",
         f"--output_root={output}",
         f"--input_root={corpus}",
         *SELECTION,
@@ -366,7 +365,7 @@ def test_verify_lists_each_mismatch(bad_run, tmp_path):
     (output / "01-train" / ".0005.npz.0123.tmp").write_bytes(b"PK")
     (output / "_reports" / "videos" / "01-train" / "0005.jsonl").unlink()
     checked = run_cli(
-        "pipeline.verify",
+        "verify",
         f"--output_root={output}",
         f"--input_root={bad_run['corpus']}",
         *SELECTION,

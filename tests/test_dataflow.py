@@ -23,8 +23,8 @@ from apache_beam.portability.api import beam_runner_api_pb2
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from pipeline.graph import build
-from pipeline.options import SignKpsOptions, validate
+from pipeline.job.graph import build
+from pipeline.job.options import SignKpsOptions, validate
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "Dockerfile"
@@ -198,5 +198,10 @@ def test_setup_file_ships_the_project_and_no_sdk(dataflow_job):
     assert not any("apache_beam" in name or "dataflow_python_sdk" in name for name in staged)
     with tarfile.open(staged["workflow.tar.gz"]) as sdist:
         names = {Path(*Path(n).parts[1:]).as_posix() for n in sdist.getnames()}
-    for module in ("keypoints/extract.py", "transforms/sink.py", "pipeline/graph.py", "setup.py"):
+    for module in (
+        "keypoints/extract.py",
+        "transforms/npz_sink.py",
+        "pipeline/job/graph.py",
+        "setup.py",
+    ):
         assert module in names

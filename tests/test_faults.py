@@ -25,10 +25,10 @@ from keypoints import layout as L
 from keypoints.backends import create_backend
 from keypoints.corpus import SignKey
 from keypoints.extract import extract_frames
-from pipeline import verify
-from pipeline.local import local_args
-from pipeline.run import run
-from tests.conftest import REPO, build_corpus, read_rgb
+from pipeline.job.run import run
+from pipeline.local.launcher import local_args
+from pipeline.tools import verify
+from tests.conftest import REPO, SIGNKPS, build_corpus, read_rgb
 from transforms import extract as extract_module
 from transforms.extract import MAX_ATTEMPTS
 
@@ -163,7 +163,7 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_files(tmp_path, signer_fr
     run(local_args(selection(corpus, reference, signs) + replayed, workers=1))
 
     output = tmp_path / "out"
-    command = [sys.executable, "-m", "pipeline.local", *selection(corpus, output, signs)]
+    command = [SIGNKPS, "local", *selection(corpus, output, signs)]
     killed = subprocess.Popen(
         [*command, "--direct_num_workers=2"],
         cwd=REPO,
@@ -196,7 +196,7 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_files(tmp_path, signer_fr
 WRITE_WITH_A_FILE_SIZE_LIMIT = """
 import resource, signal, sys
 import numpy as np
-from keypoints.npz import npz_bytes
+from tests.support import npz_bytes
 from transforms.files import write_atomically
 
 final, limit, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -212,12 +212,12 @@ write_atomically(final, data)
 @pytest.mark.parametrize("mode", ["killed", "error"])
 def test_an_npz_is_never_half_written(tmp_path, mode):
     """The kernel stops the write midway: SIGXFSZ kills the writer, or the write fails."""
-    from pipeline.reports import remove_temp_files
+    from pipeline.records.reports import remove_temp_files
 
     final = tmp_path / "01-train" / "0001.npz"
     final.parent.mkdir()
     old = {"old": np.ones((2, 184, 4), np.float32)}
-    from keypoints.npz import npz_bytes
+    from tests.support import npz_bytes
 
     final.write_bytes(npz_bytes(old))
     limit = 4096

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 
 from keypoints.corpus import SignKey
-from pipeline.flink import flink_args, flink_session, main
-from pipeline.flinkdist import FetchError, flink_home, job_server_classpath
-from pipeline.local import local_args
-from pipeline.run import run
-from pipeline.services import port_open
+from pipeline import cli
+from pipeline.flink.dist import FetchError, flink_home, job_server_classpath
+from pipeline.flink.services import port_open
+from pipeline.flink.session import flink_args, flink_session
+from pipeline.job.run import run
+from pipeline.local.launcher import local_args
 from tests.conftest import build_corpus
 
 pytestmark = [pytest.mark.flink, pytest.mark.slow]
@@ -158,7 +159,7 @@ def group_alive(group: int) -> bool:
 
 
 def test_bad_pipeline_options_fail_before_anything_starts(capsys):
-    assert main(["--local_cluster", "--output_root=/tmp/x"]) == 2
+    assert cli.main(["flink", "--local_cluster", "--output_root=/tmp/x"]) == 2
     assert "--input_root is required" in capsys.readouterr().err
 
 

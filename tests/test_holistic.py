@@ -12,11 +12,11 @@ from keypoints.backends.holistic import (
     BLANK_FRAME,
     SETTINGS,
     HolisticBackend,
-    results_frame,
     set_graph_threads,
 )
 from keypoints.extract import extract_frames
 from tests.conftest import read_rgb
+from tests.support import results_frame
 
 
 @pytest.fixture(scope="module")

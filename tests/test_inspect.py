@@ -18,12 +18,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from keypoints import draw, preview
 from keypoints import layout as L
 from keypoints.corpus import SignKey
-from pipeline import inspect
-from pipeline.local import local_args
-from pipeline.run import run
+from keypoints.outputs import locate_npz
+from pipeline import cli
+from pipeline.drawing import canvas as draw
+from pipeline.drawing import preview
+from pipeline.job.run import run
+from pipeline.local.launcher import local_args
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +91,7 @@ def points(output: Path, video: str, key: SignKey = SIGNER) -> np.ndarray:
 
 
 def inspect_main(*argv: str) -> int:
-    return inspect.main([str(a) for a in argv])
+    return cli.main([str(a) for a in argv])
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -242,10 +244,10 @@ def test_preview_errors_name_the_input(output, signer_frames, tmp_path, capsys):
 
 
 def test_locate_finds_the_output_root_and_sign():
-    assert inspect.locate("O/01-train/0007.npz") == ("O", SignKey("01", "train", 7))
-    assert inspect.locate("01-train/0007.npz") == (".", SignKey("01", "train", 7))
-    assert inspect.locate("gs://b/o/02-test/0012.npz") == ("gs://b/o", SignKey("02", "test", 12))
-    assert inspect.locate("somewhere/else.npz") is None
+    assert locate_npz("O/01-train/0007.npz") == ("O", SignKey("01", "train", 7))
+    assert locate_npz("01-train/0007.npz") == (".", SignKey("01", "train", 7))
+    assert locate_npz("gs://b/o/02-test/0012.npz") == ("gs://b/o", SignKey("02", "test", 12))
+    assert locate_npz("somewhere/else.npz") is None
 
 
 # --- the report --------------------------------------------------------------------

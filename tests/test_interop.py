@@ -14,9 +14,10 @@ from pose_format.pose_visualizer import PoseVisualizer
 from pose_format.utils.generic import pose_hide_legs
 
 from keypoints import layout as L
-from keypoints.corpus import SignKey, done_path, npz_path, pose_folder, pose_path
+from keypoints.corpus import SignKey
 from keypoints.derive import derive_points
-from pipeline import convert
+from keypoints.outputs import done_path, npz_path, pose_folder, pose_path
+from pipeline.tools import convert
 from tests.test_pipeline import load
 from tests.test_pipeline import run_pipeline as run_two_signers
 
@@ -141,7 +142,7 @@ def test_pose_output_files_and_markers(full_pose):
     assert not list(full_pose.glob("*/*.npz")) and not list(full_pose.rglob("*.tmp"))
     broken = records(full_pose)["broken"]
     assert broken["status"] == "failed" and broken["reason"]
-    from pipeline import verify
+    from pipeline.tools import verify
 
     assert verify.main([f"--output_root={full_pose}"]) == 0  # every video accounted for
     (full_pose / "01-train" / "0001" / "clip.pose").rename(full_pose / "clip.pose.bak")

@@ -4,8 +4,8 @@ import os
 import subprocess
 import sys
 
-from pipeline.progress import ProgressMonitor, ProgressState
-from pipeline.quiet import filtered_stderr
+from pipeline.local.progress import ProgressMonitor, ProgressState
+from pipeline.local.quiet import filtered_stderr
 from transforms.progress import ProgressSender
 
 NOISE = (

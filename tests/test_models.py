@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from keypoints.cache import CACHE_ENV
 from keypoints.models import (
     BASE_URL_ENV,
-    CACHE_ENV,
     FACE_MODEL,
     HAND_MODEL,
     POSE_MODELS,

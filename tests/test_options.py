@@ -1,18 +1,18 @@
 import os
 import subprocess
-import sys
 
 import pytest
 
 from keypoints.backends import graph_threads_per_worker
-from pipeline.local import local_args
-from pipeline.options import (
+from pipeline.job.options import (
     OptionsError,
     SignKpsOptions,
     check_arguments,
     selected_signs,
     validate,
 )
+from pipeline.local.launcher import local_args
+from tests.conftest import SIGNKPS
 
 
 def parse(*args: str) -> SignKpsOptions:
@@ -112,7 +112,7 @@ def test_bad_values_fail_in_one_line_before_any_work(corpus, tmp_path):
     output = tmp_path / "out"
     args = [f"--input_root={corpus}", f"--output_root={output}", "--backend=openpose"]
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline", *args, "--signers=01", "--splits=train"],
+        [SIGNKPS, "run", *args, "--signers=01", "--splits=train"],
         capture_output=True,
         text=True,
     )

@@ -13,8 +13,8 @@ from keypoints.backends import create_backend
 from keypoints.corpus import SignKey
 from keypoints.extract import extract_frames
 from keypoints.normalise import adjust
-from pipeline.local import local_args
-from pipeline.run import run
+from pipeline.job.run import run
+from pipeline.local.launcher import local_args
 from tests.conftest import build_corpus, read_rgb
 
 pytestmark = pytest.mark.slow

@@ -14,10 +14,10 @@ from keypoints import layout as L
 from keypoints.backends import BackendConfig
 from keypoints.corpus import SignKey
 from keypoints.normalise import adjust
-from pipeline.graph import backend_config
-from pipeline.local import local_args
-from pipeline.options import OptionsError, SignKpsOptions
-from pipeline.run import run
+from pipeline.job.graph import backend_config
+from pipeline.job.options import OptionsError, SignKpsOptions
+from pipeline.job.run import run
+from pipeline.local.launcher import local_args
 from tests.conftest import build_corpus, read_rgb
 
 SIGN_1, SIGN_2 = SignKey("01", "train", 1), SignKey("01", "train", 2)

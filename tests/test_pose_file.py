@@ -14,12 +14,14 @@ from pose_format import Pose
 from pose_format.utils.holistic import holistic_components
 
 from keypoints import layout as L
-from keypoints.corpus import SignKey, done_path, npz_path, pose_path, sign_report_path
+from keypoints.corpus import SignKey
 from keypoints.derive import derive_points
-from keypoints.npz import npz_bytes
+from keypoints.outputs import done_path, npz_path, pose_path, sign_report_path
 from keypoints.pose_file import layout_of, pose_bytes, pose_header
-from pipeline import convert
-from pipeline.options import OptionsError, SignKpsOptions, validate
+from pipeline import cli
+from pipeline.job.options import OptionsError, SignKpsOptions, validate
+from pipeline.tools import convert
+from tests.support import npz_bytes
 
 WIDTH, HEIGHT, FPS = 640, 360, 25.0
 
@@ -201,10 +203,10 @@ def test_converter_skips_converted_signs_and_overwrite_drops_stale_videos(tmp_pa
 
 def test_converter_refuses_adjusted_or_unfinished_runs(tmp_path, capsys):
     adjusted = make_npz_output(tmp_path / "adjusted", adjusted=True)
-    assert convert.main(["--input", str(adjusted), "--output", str(tmp_path / "o1")]) == 2
+    assert cli.main(["convert", "--input", str(adjusted), "--output", str(tmp_path / "o1")]) == 2
     assert "adjusted (normalised) coordinates" in capsys.readouterr().err
     unfinished = make_npz_output(tmp_path / "unfinished")
     (unfinished / "_reports" / "run.json").unlink()
-    assert convert.main(["--input", str(unfinished), "--output", str(tmp_path / "o2")]) == 2
+    assert cli.main(["convert", "--input", str(unfinished), "--output", str(tmp_path / "o2")]) == 2
     assert "run.json not found" in capsys.readouterr().err
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()

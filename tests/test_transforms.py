@@ -6,12 +6,14 @@ import apache_beam as beam
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from keypoints.corpus import SignKey, npz_path
+from keypoints.corpus import SignKey
+from keypoints.outputs import npz_path
 from tests.conftest import build_corpus
 from transforms.listing import ListSignVideos
+from transforms.npz_sink import WriteSignNpz
 
 
-def test_list_sign_videos_expands_and_skips_done_signs(tmp_path: Path, signer_frames, signer_video):
+def test_sink_skips_done_signs_and_listing_expands_the_rest(tmp_path: Path, signer_frames, signer_video):
     done, todo = SignKey("01", "train", 1), SignKey("01", "train", 2)
     corpus = build_corpus(
         tmp_path / "corpus",
@@ -25,6 +27,7 @@ def test_list_sign_videos_expands_and_skips_done_signs(tmp_path: Path, signer_fr
         videos = (
             p
             | beam.Create([(1, "01", "train"), (2, "01", "train"), (3, "01", "train")])
+            | WriteSignNpz.skip_written(str(output))
             | ListSignVideos(str(corpus), "{signer}/{signer}/{split}/{sign:04d}", str(output))
             | beam.MapTuple(lambda key, v: (key.label, v.name, v.is_folder, len(v.frame_paths)))
         )

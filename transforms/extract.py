@@ -5,16 +5,16 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Iterator
-from typing import BinaryIO
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
+from apache_beam.pvalue import PCollection
 
 from keypoints.backends import Backend, BackendConfig, create_backend
 from keypoints.corpus import SignKey
 from keypoints.extract import ExtractionSettings, VideoKeypoints, extract_video, failed_video
 from keypoints.frames import VideoSource
 from transforms import metrics
+from transforms.files import open_for_reading
 from transforms.listing import VideoWork
 from transforms.progress import ProgressSender
 from transforms.staging import StagedResult, stage_video
@@ -28,12 +28,7 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 
 
-def open_for_reading(path: str) -> BinaryIO:
-    """Open a local path or any URL Beam's file systems know, uncompressed."""
-    return FileSystems.open(path, compression_type="uncompressed")  # type: ignore[no-any-return]
-
-
-class ExtractKeypointsDoFn(beam.DoFn):
+class ExtractKeypointsDoFn(beam.DoFn):  # type: ignore[misc]  # Beam's classes are untyped
     """Builds the backend once per DoFn instance, then extracts one video per element.
 
     The backend's model files are resolved (fetched, verified) in ``setup()``, on the worker.
@@ -46,7 +41,6 @@ class ExtractKeypointsDoFn(beam.DoFn):
         output_root: str,
         backend: str,
         settings: ExtractionSettings,
-        progress_socket: str | None = None,
         backend_config: BackendConfig | None = None,
     ) -> None:
         self._output_root = output_root
@@ -54,7 +48,7 @@ class ExtractKeypointsDoFn(beam.DoFn):
         self._backend_config = backend_config or BackendConfig()
         self._settings = settings
         self._backend: Backend | None = None
-        self._progress = ProgressSender(progress_socket)
+        self._progress = ProgressSender()
 
     def setup(self) -> None:
         self._backend = create_backend(
@@ -117,15 +111,15 @@ class ExtractKeypointsDoFn(beam.DoFn):
         self._close_backend()
         self._progress.close()
         # The worker process usually exits next, and Python's last garbage collection of a
-        # heap holding Beam and MediaPipe takes ~0.4 s there, paid once per worker at the
-        # end of every run, as a local runner stops its workers one after another. Collect
-        # now (~0.1 s, so nothing is leaked if the worker lives on), then freeze what is
-        # left so that exit skips it.
+        # heap holding Beam and MediaPipe is slow there (benchmarks/RESULTS.md), paid once
+        # per worker at the end of every run, as a local runner stops its workers one after
+        # another. Collect now (cheaper, and nothing is leaked if the worker lives on), then
+        # freeze what is left so that exit skips it.
         gc.collect()
         gc.freeze()
 
 
-class ExtractKeypoints(beam.PTransform):
+class ExtractKeypoints(beam.PTransform):  # type: ignore[misc]
     """One element per video in; per video, its staged record (report, array path) out."""
 
     def __init__(
@@ -133,13 +127,10 @@ class ExtractKeypoints(beam.PTransform):
         output_root: str,
         backend: str,
         settings: ExtractionSettings,
-        progress_socket: str | None = None,
         backend_config: BackendConfig | None = None,
     ) -> None:
         super().__init__()
-        self._dofn = ExtractKeypointsDoFn(
-            output_root, backend, settings, progress_socket, backend_config
-        )
+        self._dofn = ExtractKeypointsDoFn(output_root, backend, settings, backend_config)
 
-    def expand(self, videos: beam.PCollection[VideoWork]) -> beam.PCollection[StagedResult]:
-        return videos | "Extract" >> beam.ParDo(self._dofn)
+    def expand(self, videos: PCollection[VideoWork]) -> PCollection[StagedResult]:
+        return videos | "Extract" >> beam.ParDo(self._dofn).with_output_types(StagedResult)

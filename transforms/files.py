@@ -1,22 +1,56 @@
-"""Reading and writing whole files through Beam's FileSystems (local disk, gs://, ...)."""
+"""Every file access of the pipeline and its tools, through Beam's FileSystems.
+
+Local disks, ``gs://`` and every other file system Beam knows are reached the same way,
+here and nowhere else: open, read (bytes, JSON, JSON Lines, npz, npy), write atomically,
+list, delete. Paths come from ``keypoints.outputs`` and ``keypoints.corpus``.
+"""
 
 from __future__ import annotations
 
-import uuid
+import json
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+import numpy as np
+import numpy.typing as npt
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.localfilesystem import LocalFileSystem
 
-from keypoints.frames import basename
+from keypoints.npz import read_npy, read_npz
+from keypoints.outputs import temp_path
 
-TEMP_SUFFIX = ".tmp"
+_UNCOMPRESSED = "uncompressed"  # never guess a compression from a file's extension
 
 
-def temp_name(final: str) -> str:
-    """A unique hidden name beside ``final`` (same folder, so the rename is cheap)."""
-    folder = final[: -len(basename(final))]
-    return f"{folder}.{basename(final)}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
+def open_for_reading(path: str) -> BinaryIO:
+    """Open a local path or any URL Beam's file systems know, uncompressed."""
+    stream: BinaryIO = FileSystems.open(path, compression_type=_UNCOMPRESSED)
+    return stream
+
+
+def read_bytes(path: str) -> bytes:
+    with open_for_reading(path) as f:
+        return f.read()
+
+
+def read_json(path: str) -> Any:
+    """A JSON file's value; ValueError when it is not JSON."""
+    return json.loads(read_bytes(path))
+
+
+def read_json_lines(path: str) -> list[dict[str, Any]]:
+    """The records of a JSON Lines file, blank lines skipped; ValueError when one is not JSON."""
+    return [json.loads(line) for line in read_bytes(path).decode().splitlines() if line.strip()]
+
+
+def read_npz_file(path: str) -> dict[str, npt.NDArray[np.float32]]:
+    """Every array of an npz, by name, read without pickles; ValueError when it is not one."""
+    return read_npz(read_bytes(path))
+
+
+def read_npy_file(path: str) -> npt.NDArray[np.float32]:
+    with open_for_reading(path) as f:
+        return read_npy(f)
 
 
 def write_atomically(final: str, data: bytes | Callable[[BinaryIO], None]) -> None:
@@ -26,9 +60,9 @@ def write_atomically(final: str, data: bytes | Callable[[BinaryIO], None]) -> No
     A write that raises (a full disk) removes its temporary file; one killed outright
     leaves it behind, hidden, for the end of the next run to remove.
     """
-    temp = temp_name(final)
+    temp = temp_path(final)
     try:
-        with FileSystems.create(temp, compression_type="uncompressed") as f:
+        with FileSystems.create(temp, compression_type=_UNCOMPRESSED) as f:
             if isinstance(data, bytes):
                 f.write(data)
             else:
@@ -40,12 +74,31 @@ def write_atomically(final: str, data: bytes | Callable[[BinaryIO], None]) -> No
         raise
 
 
-def read_bytes(path: str) -> bytes:
-    with FileSystems.open(path, compression_type="uncompressed") as f:
-        return f.read()  # type: ignore[no-any-return]
+def exists(path: str) -> bool:
+    return bool(FileSystems.exists(path))
+
+
+def is_local(path: str) -> bool:
+    """Whether ``path`` is on this machine's file system (not a bucket)."""
+    return isinstance(FileSystems.get_filesystem(path), LocalFileSystem)
+
+
+def matching(pattern: str) -> list[str]:
+    """Every path that matches a glob (``*`` within a folder, ``**`` across folders)."""
+    return [meta.path for match in FileSystems.match([pattern]) for meta in match.metadata_list]
+
+
+def has_any(pattern: str) -> bool:
+    """Whether anything matches ``pattern``; the listing stops at the first match."""
+    matches = FileSystems.match([pattern], limits=[1])
+    return bool(matches[0].metadata_list)
+
+
+def delete(paths: list[str]) -> None:
+    """Delete files, or folders with everything in them."""
+    if paths:
+        FileSystems.delete(paths)
 
 
 def delete_if_present(paths: list[str]) -> None:
-    present = [p for p in paths if FileSystems.exists(p)]
-    if present:
-        FileSystems.delete(present)
+    delete([p for p in paths if FileSystems.exists(p)])

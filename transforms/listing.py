@@ -1,33 +1,24 @@
-"""Expand selected signs into their videos, skipping signs that are already done."""
+"""Expand selected signs into their videos."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterator
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.localfilesystem import LocalFileSystem
+from apache_beam.pvalue import PCollection
 
-from keypoints.corpus import (
-    SignKey,
-    SignListing,
-    done_path,
-    group_videos,
-    join,
-    sign_folder,
-)
-from keypoints.frames import VideoSource
-from transforms import metrics
+from keypoints.corpus import SignKey, SignListing, SignSelection, group_videos, join, sign_folder
+from keypoints.frames import VideoSource, basename
+from keypoints.outputs import no_videos_path
+from transforms import files, metrics
 from transforms.progress import ProgressSender
 
 logger = logging.getLogger(__name__)
 
-SignTuple = tuple[int, str, str]  # (sign_id, signer, split), as the pipeline starts
 VideoWork = tuple[SignKey, VideoSource]
-
-
 Listing = tuple[list[str], list[str], list[str], dict[str, str]]
 
 
@@ -37,16 +28,15 @@ def list_folder(folder: str) -> Listing:
     On a local disk every directory entry is seen, including those a recursive listing
     drops without a word (broken symbolic links, named pipes, sub-folders it cannot
     enter), so each can be reported. Other file systems are listed through one recursive
-    FileSystems.match. Raises FileNotFoundError for a local folder that does not exist.
+    match. Raises FileNotFoundError for a local folder that does not exist.
     """
-    if isinstance(FileSystems.get_filesystem(folder), LocalFileSystem):
+    if files.is_local(folder):
         return _list_local_folder(folder)
     entries, nested = [], []
     prefix = folder.rstrip("/") + "/"
-    for match in FileSystems.match([join(folder, "**")]):
-        for meta in match.metadata_list:
-            depth = meta.path[len(prefix) :].count("/")
-            (entries if depth == 0 else nested if depth == 1 else []).append(meta.path)
+    for path in files.matching(join(folder, "**")):
+        depth = path[len(prefix) :].count("/")
+        (entries if depth == 0 else nested if depth == 1 else []).append(path)
     return entries, nested, [], {}
 
 
@@ -67,40 +57,45 @@ def _list_local_folder(folder: str) -> Listing:
     return entries, nested, folders, unlistable
 
 
-class ListSignVideosDoFn(beam.DoFn):
-    """(sign_id, signer, split) -> (SignKey, VideoSource) for each of its videos."""
+def list_sign(folder: str) -> tuple[SignListing, str]:
+    """A sign folder's videos, and why it has none when it has none ("" when it has some)."""
+    try:
+        listing = group_videos(folder, *list_folder(folder))
+    except FileNotFoundError:
+        return SignListing([], []), "sign folder does not exist"
+    except NotADirectoryError:
+        return SignListing([], []), "sign folder is a file, not a folder"
+    except OSError as e:
+        return SignListing([], []), f"sign folder cannot be listed ({e.strerror or e})"
+    if listing.videos:
+        return listing, ""
+    if not listing.stray_files:
+        return listing, "no files in the sign folder"
+    names = ", ".join(basename(p) for p in listing.stray_files[:3])
+    more = ", ..." if len(listing.stray_files) > 3 else ""
+    return (
+        listing,
+        f"no videos: the sign folder holds only files that are not videos ({names}{more})",
+    )
 
-    def __init__(
-        self,
-        input_root: str,
-        corpus_layout: str,
-        output_root: str,
-        overwrite: bool,
-        progress_socket: str | None = None,
-        output_format: str = "npz",
-    ) -> None:
+
+class ListSignVideosDoFn(beam.DoFn):  # type: ignore[misc]  # Beam's classes are untyped
+    """(sign_id, signer, split) -> (SignKey, VideoSource) for each of its videos.
+
+    A sign without videos is recorded under the staging area with the reason, for the
+    run's summary (``pipeline.records.accounting``).
+    """
+
+    def __init__(self, input_root: str, corpus_layout: str, output_root: str) -> None:
         self._input_root = input_root
         self._corpus_layout = corpus_layout
         self._output_root = output_root
-        self._overwrite = overwrite
-        self._output_format = output_format
-        self._progress = ProgressSender(progress_socket)
+        self._progress = ProgressSender()
 
-    def process(self, element: SignTuple) -> Iterator[VideoWork]:
-        sign, signer, split = element
-        key = SignKey(signer, split, sign)
-        done = done_path(self._output_root, key, self._output_format)
-        if not self._overwrite and FileSystems.exists(done):
-            metrics.SIGNS_SKIPPED.inc()
-            self._progress.send(event="sign", sign=key.label, videos=0, skipped=True)
-            return
+    def process(self, element: SignSelection) -> Iterator[VideoWork]:
+        key = SignKey.from_selection(element)
         folder = sign_folder(self._input_root, self._corpus_layout, key)
-        try:
-            listing = group_videos(folder, *list_folder(folder))
-        except OSError as e:  # a local folder: missing, or not listable; the summary says which
-            listing = SignListing([], [])
-            if not isinstance(e, FileNotFoundError):
-                logger.warning("%s: cannot be listed (%s)", folder, e.strerror or e)
+        listing, reason = list_sign(folder)
         if listing.stray_files:
             metrics.STRAY_FILES.inc(len(listing.stray_files))
             logger.warning(
@@ -109,8 +104,11 @@ class ListSignVideosDoFn(beam.DoFn):
             )  # fmt: skip
         if not listing.videos:
             metrics.SIGNS_MISSING.inc()
-            logger.warning("%s: no videos (folder missing or empty); sign %s not written",
-                           folder, key.label)  # fmt: skip
+            logger.warning("%s: %s; sign %s not written", folder, reason, key.label)
+            record = {"sign": key.label, "folder": folder, "reason": reason}
+            files.write_atomically(
+                no_videos_path(self._output_root, key), json.dumps(record).encode()
+            )
         self._progress.send(event="sign", sign=key.label, videos=len(listing.videos), skipped=False)
         for video in listing.videos:
             yield key, video
@@ -119,22 +117,16 @@ class ListSignVideosDoFn(beam.DoFn):
         self._progress.close()
 
 
-class ListSignVideos(beam.PTransform):
+class ListSignVideos(beam.PTransform):  # type: ignore[misc]
     """Sign tuples in, one element per video out, spread over workers by a reshuffle."""
 
-    def __init__(
-        self,
-        input_root: str,
-        corpus_layout: str,
-        output_root: str,
-        overwrite: bool = False,
-        progress_socket: str | None = None,
-        output_format: str = "npz",
-    ) -> None:
+    def __init__(self, input_root: str, corpus_layout: str, output_root: str) -> None:
         super().__init__()
-        self._dofn = ListSignVideosDoFn(
-            input_root, corpus_layout, output_root, overwrite, progress_socket, output_format
-        )
+        self._dofn = ListSignVideosDoFn(input_root, corpus_layout, output_root)
 
-    def expand(self, signs: beam.PCollection[SignTuple]) -> beam.PCollection[VideoWork]:
-        return signs | "ListVideos" >> beam.ParDo(self._dofn) | "SpreadVideos" >> beam.Reshuffle()
+    def expand(self, signs: PCollection[SignSelection]) -> PCollection[VideoWork]:
+        return (
+            signs
+            | "ListVideos" >> beam.ParDo(self._dofn).with_output_types(VideoWork)
+            | "SpreadVideos" >> beam.Reshuffle()
+        )

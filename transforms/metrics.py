@@ -13,3 +13,16 @@ SIGNS_SKIPPED = Metrics.counter(NAMESPACE, "signs_skipped")
 SIGNS_MISSING = Metrics.counter(NAMESPACE, "signs_missing")
 STRAY_FILES = Metrics.counter(NAMESPACE, "stray_files")
 VIDEO_ATTEMPTS_FAILED = Metrics.counter(NAMESPACE, "video_attempts_failed")
+
+# Every counter above, in the order the run's record lists them.
+COUNTER_NAMES = (
+    "videos_ok",
+    "videos_failed",
+    "frames",
+    "unreadable_frames",
+    "signs_written",
+    "signs_skipped",
+    "signs_missing",
+    "stray_files",
+    "video_attempts_failed",
+)

@@ -16,12 +16,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from apache_beam.io.filesystems import FileSystems
-
-from keypoints.corpus import SignKey, done_path, join, pose_folder, pose_path, sign_report_path
+from keypoints.corpus import SignKey
+from keypoints.outputs import done_path, pose_path, pose_pattern, sign_report_path
 from keypoints.pose_file import pose_bytes
 from transforms import metrics
-from transforms.files import delete_if_present, write_atomically
+from transforms.files import delete_if_present, matching, write_atomically
 from transforms.staging import StagedVideo, WriteSignDoFn, WriteSigns, report_lines
 
 logger = logging.getLogger(__name__)
@@ -37,8 +36,7 @@ def write_sign_poses(
     written = {pose_path(output_root, key, video) for video in poses}
     for video, data in poses.items():
         write_atomically(pose_path(output_root, key, video), data)
-    pattern = join(pose_folder(output_root, key), "*.pose")
-    stale = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
+    stale = matching(pose_pattern(output_root, key))
     delete_if_present([p for p in stale if p not in written])
     write_atomically(marker, b"")
 
@@ -71,3 +69,4 @@ class WriteSignPoses(WriteSigns):
     """A staged record per video in; a folder of .pose files per sign out."""
 
     writer = _WriteSignPosesDoFn
+    output_format = "pose"

@@ -6,6 +6,9 @@ only small records (the report and that path) become elements: a corpus of keypo
 the driver process) or cross the network twice, and no worker holds a second, pickled
 copy of a long video's array (Beam encodes elements to estimate their size). The sign's
 writer reads the staged arrays back and deletes them once its own files are in place.
+
+Every sink is a WriteSigns with its own ``writer``; it also says which signs are done
+already (SkipWrittenSigns), since what "done" means is the sink's business.
 """
 
 from __future__ import annotations
@@ -13,20 +16,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 
 import apache_beam as beam
 import numpy as np
 import numpy.typing as npt
-from apache_beam.io.filesystems import FileSystems
+from apache_beam.pvalue import PCollection
 from natsort import natsorted
 
-from keypoints.corpus import SignKey, staging_path
+from keypoints.corpus import SignKey, SignSelection
 from keypoints.extract import VideoKeypoints, VideoReport
-from keypoints.npz import read_npy, write_npy
-from transforms import metrics
-from transforms.files import write_atomically
-
-SignGroup = tuple[tuple[str, str, int], Iterable["StagedVideo"]]
+from keypoints.npz import write_npy
+from keypoints.outputs import done_path, staging_path
+from transforms import files, metrics
+from transforms.progress import ProgressSender
 
 
 @dataclass(frozen=True)
@@ -38,11 +41,11 @@ class StagedVideo:
 
     def load(self) -> npt.NDArray[np.float32]:
         assert self.array_path is not None
-        with FileSystems.open(self.array_path, compression_type="uncompressed") as f:
-            return read_npy(f)
+        return files.read_npy_file(self.array_path)
 
 
-StagedResult = tuple[tuple[str, str, int], StagedVideo]  # a sign (as a plain tuple), a video
+StagedResult = tuple[SignKey, StagedVideo]
+SignGroup = tuple[SignKey, Iterable[StagedVideo]]
 
 
 def stage_video(output_root: str, key: SignKey, result: VideoKeypoints) -> StagedResult:
@@ -51,11 +54,21 @@ def stage_video(output_root: str, key: SignKey, result: VideoKeypoints) -> Stage
     if result.points is not None:
         points = result.points
         path = staging_path(output_root, key, result.report.source)
-        write_atomically(path, lambda f: write_npy(f, points))
-    return tuple(key), StagedVideo(result.report, path)  # a plain tuple groups deterministically
+        files.write_atomically(path, lambda f: write_npy(f, points))
+    return key, StagedVideo(result.report, path)
 
 
-class WriteSignDoFn(beam.DoFn):
+def report_lines(key: SignKey, reports: Iterable[VideoReport]) -> bytes:
+    """The sign's per-video report: JSON Lines, one record per video."""
+    lines = []
+    for report in reports:
+        record = {"signer": key.signer, "split": key.split, "sign": key.sign}
+        record.update(report.to_dict())
+        lines.append(json.dumps(record) + "\n")
+    return "".join(lines).encode()
+
+
+class WriteSignDoFn(beam.DoFn):  # type: ignore[misc]  # Beam's classes are untyped
     """One sign's staged videos in, its files written once, the sign out.
 
     Subclasses say how a sign's files are written (``write``); this handles the rest the
@@ -71,37 +84,50 @@ class WriteSignDoFn(beam.DoFn):
         raise NotImplementedError
 
     def process(self, element: SignGroup) -> Iterator[SignKey]:
-        key = SignKey(*element[0])
-        videos = natsorted(element[1], key=lambda v: (v.report.video, v.report.source))
+        key, grouped = element
+        videos = natsorted(grouped, key=lambda v: (v.report.video, v.report.source))
         staged = [v.array_path for v in videos if v.array_path]
-        if all(FileSystems.exists(path) for path in staged):
+        if all(files.exists(path) for path in staged):
             self.write(key, videos)
-            if staged:
-                FileSystems.delete(staged)
+            files.delete(staged)
             metrics.SIGNS_WRITTEN.inc()
         yield key
 
 
-def report_lines(key: SignKey, reports: Iterable[VideoReport]) -> bytes:
-    """The sign's per-video report: JSON Lines, one record per video."""
-    lines = []
-    for report in reports:
-        record = {"signer": key.signer, "split": key.split, "sign": key.sign}
-        record.update(report.to_dict())
-        lines.append(json.dumps(record) + "\n")
-    return "".join(lines).encode()
+class _SkipWrittenSignsDoFn(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, output_root: str, output_format: str) -> None:
+        self._output_root = output_root
+        self._output_format = output_format
+        self._progress = ProgressSender()
+
+    def process(self, element: SignSelection) -> Iterator[SignSelection]:
+        key = SignKey.from_selection(element)
+        if files.exists(done_path(self._output_root, key, self._output_format)):
+            metrics.SIGNS_SKIPPED.inc()
+            self._progress.send(event="sign", sign=key.label, videos=0, skipped=True)
+            return
+        yield element
+
+    def teardown(self) -> None:
+        self._progress.close()
 
 
-class WriteSigns(beam.PTransform):
+class WriteSigns(beam.PTransform):  # type: ignore[misc]
     """A staged record per video in; each sign's files, written by ``writer``, out."""
 
-    writer: type[WriteSignDoFn]
+    writer: ClassVar[type[WriteSignDoFn]]
+    output_format: ClassVar[str]
 
     def __init__(self, output_root: str) -> None:
         super().__init__()
         self._output_root = output_root
 
-    def expand(self, staged: beam.PCollection[StagedResult]) -> beam.PCollection[SignKey]:
+    @classmethod
+    def skip_written(cls, output_root: str) -> beam.PTransform:
+        """Selected signs in, those this sink has not written yet out."""
+        return beam.ParDo(_SkipWrittenSignsDoFn(output_root, cls.output_format))
+
+    def expand(self, staged: PCollection[StagedResult]) -> PCollection[SignKey]:
         return (
             staged
             | "GroupBySign" >> beam.GroupByKey()

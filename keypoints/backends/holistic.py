@@ -68,13 +68,6 @@ def landmarks_frame(found: Mapping[str, Any]) -> npt.NDArray[np.float32]:
     return frame
 
 
-def results_frame(results: Any) -> npt.NDArray[np.float32]:
-    """One frame of the full layout from what ``Holistic.process`` returns."""
-    return landmarks_frame(
-        {stream: getattr(results, stream) for stream, _ in LANDMARK_STREAMS.values()}
-    )
-
-
 # Holistic's pose-visibility smoothing node, found in its expanded graph by these.
 _VISIBILITY_CALCULATOR = "VisibilitySmoothingCalculator"
 _POSE_LANDMARKS_STREAM_SUFFIX = "unfiltered_pose_landmarks"

@@ -23,7 +23,6 @@ import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -196,10 +195,6 @@ class TasksBackend:
 
     def settings(self) -> dict[str, Any]:
         return settings(self._config)
-
-    @property
-    def model_paths(self) -> dict[str, Path]:
-        return dict(self._paths)
 
     def start_video(self) -> None:
         self.hand_label_disagreements = 0

@@ -1,8 +1,8 @@
-"""``python -m pipeline.inspect preview|report``: pictures of a run's keypoints.
+"""``signkps preview`` and ``signkps report``: pictures of a run's keypoints.
 
-    python -m pipeline.inspect preview --npz O/01-train/0001.npz --video NAME \\
+    signkps preview --npz O/01-train/0001.npz --video NAME \\
         [--frames SOURCE] --out preview.png|.gif|.mp4
-    python -m pipeline.inspect report --output_root O --out report.html
+    signkps report --output_root O --out report.html
 
 Inputs are read through Beam's FileSystems, so an output root in a bucket works too;
 what is written goes to a local file.
@@ -12,28 +12,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
-import io
-import json
 import logging
 import os
-import sys
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
-from apache_beam.io.filesystems import FileSystems
 
-from keypoints import preview
-from keypoints.corpus import REPORTS_DIR, SignKey, join, npz_path, sign_report_path
-from keypoints.draw import Image
+from keypoints.corpus import SignKey
 from keypoints.frames import VideoUnreadable, basename, open_video
-from keypoints.preview import PreviewError, VideoPoints
-from keypoints.report_page import DEFAULT_WORST, ReportInputs, render_report, worst_videos
-from pipeline import reports
+from keypoints.outputs import REPORTS_DIR, locate_npz, npz_path, sign_report_path
+from pipeline.drawing import preview
+from pipeline.drawing.canvas import Image
+from pipeline.drawing.preview import PreviewError, VideoPoints
+from pipeline.drawing.report_page import DEFAULT_WORST, ReportInputs, render_report, worst_videos
+from pipeline.records import reports
+from pipeline.usage import CommandParser, UsageError
 from transforms import files
 
 logger = logging.getLogger(__name__)
@@ -43,69 +39,46 @@ THUMBNAIL_SAMPLES = 4
 THUMBNAIL_TILE_WIDTH = 200
 
 
-class InspectError(ValueError):
+class InspectError(UsageError):
     """Inputs that cannot be inspected; shown to the user as one line."""
 
 
 # --- reading a run's output --------------------------------------------------------
 
 
-def read_bytes(path: str) -> bytes:
-    """A whole file; InspectError when it is missing or cannot be read."""
-    if not FileSystems.exists(path):
+def _readable(path: str) -> str:
+    if not files.exists(path):
         raise InspectError(f"{path}: no such file")
-    try:
-        return files.read_bytes(path)
-    except OSError as e:  # Beam's BeamIOError included
-        raise InspectError(f"{path}: cannot be read ({e})") from e
+    return path
 
 
 def load_npz(path: str) -> dict[str, npt.NDArray[np.float32]]:
     """Every video's array in a sign's npz, read without pickles."""
-    data = read_bytes(path)
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise InspectError(f"{path}: not a readable npz file ({e})") from e
-
-
-def locate(npz_path: str) -> tuple[str, SignKey] | None:
-    """Output root and sign of ``{root}/{signer}-{split}/{sign:04d}.npz``, if it is one."""
-    folder, name = ["", *npz_path.rstrip("/").split("/")][-2:]
-    stem, ext = os.path.splitext(name)
-    if ext != ".npz" or not stem.isdigit() or "-" not in folder:
-        return None
-    signer, split = folder.rsplit("-", 1)
-    root = npz_path.rstrip("/")[: -len(f"{folder}/{name}")].rstrip("/")
-    return root or ".", SignKey(signer, split, int(stem))
-
-
-def read_json(path: str) -> Any:
-    """A JSON file's content, None when it does not exist."""
-    if not FileSystems.exists(path):
-        return None
-    try:
-        return json.loads(read_bytes(path))
+        return files.read_npz_file(_readable(path))
+    except OSError as e:  # Beam's BeamIOError included
+        raise InspectError(f"{path}: cannot be read ({e})") from e
     except ValueError as e:
-        raise InspectError(f"{path}: not valid JSON ({e})") from e
+        raise InspectError(f"{path}: {e}") from e
 
 
 def read_json_lines(path: str) -> list[dict[str, Any]]:
     """Records of a JSON Lines file, none when it does not exist."""
-    if not FileSystems.exists(path):
+    if not files.exists(path):
         logger.info("no report at %s", path)
         return []
     try:
-        return [json.loads(line) for line in read_bytes(path).decode().splitlines() if line.strip()]
+        return files.read_json_lines(path)
     except ValueError as e:
         raise InspectError(f"{path}: not valid JSON Lines ({e})") from e
 
 
 def run_record(output_root: str) -> dict[str, Any] | None:
     """The output root's run.json, or None when no run finished there."""
-    record: dict[str, Any] | None = read_json(join(output_root, REPORTS_DIR, "run.json"))
-    return record
+    try:
+        return reports.run_record(output_root)
+    except ValueError as e:
+        raise InspectError(f"{output_root}: its run.json is not valid JSON ({e})") from e
 
 
 def is_adjusted(
@@ -135,7 +108,7 @@ class SignOutput:
 
 def read_sign(npz_path: str) -> SignOutput:
     arrays = load_npz(npz_path)
-    located = locate(npz_path)
+    located = locate_npz(npz_path)
     if located is None:
         return SignOutput(npz_path, arrays, {}, None, basename(npz_path))
     root, key = located
@@ -199,7 +172,7 @@ def make_preview(args: argparse.Namespace) -> str:
         if args.frames:
             frames = stack.enter_context(source_frames(args.frames, video.fps))
         preview.write_preview(args.out, video, frames, args.samples, args.columns, args.width)
-    return f"signkps inspect: wrote {args.out} ({video.label}, {video.frames} frames)"
+    return f"signkps: wrote {args.out} ({video.label}, {video.frames} frames)"
 
 
 def thumbnail(record: dict[str, Any], sign: SignOutput, on_frames: bool) -> bytes | None:
@@ -232,7 +205,7 @@ def make_report(args: argparse.Namespace) -> str:
     thumbnails: dict[int, bytes] = {}
     for i in worst_videos(records, args.worst):
         record = records[i]
-        key = SignKey(record["signer"], record["split"], record["sign"])
+        key = SignKey.from_record(record)
         if key not in signs:
             try:
                 signs[key] = read_sign(npz_path(args.output_root, key))
@@ -248,11 +221,11 @@ def make_report(args: argparse.Namespace) -> str:
         run=run_record(args.output_root),
         thumbnails=thumbnails,
         worst=args.worst,
-        generated=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        generated=reports.utc_now(),
     )
     with open(args.out, "w", encoding="utf-8") as f:
         f.write(render_report(inputs))
-    return f"signkps inspect: wrote {args.out} ({len(records)} videos)"
+    return f"signkps: wrote {args.out} ({len(records)} videos)"
 
 
 def _count(minimum: int) -> Callable[[str], int]:
@@ -265,51 +238,79 @@ def _count(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
-        prog="python -m pipeline.inspect", description=__doc__.split("\n")[0]
+def preview_parser() -> CommandParser:
+    p = CommandParser(
+        prog="signkps preview",
+        description="Draw one video's keypoints: a PNG grid of frames spread over the video, "
+        "or every frame as a GIF or MP4.",
     )
-    commands = top.add_subparsers(dest="command", required=True)
-
-    p = commands.add_parser("preview", help="draw one video's keypoints (PNG grid, GIF or MP4)")
     p.add_argument("--npz", required=True, help="a sign's npz, e.g. O/01-train/0001.npz")
     p.add_argument("--video", help="the video's name in the npz (needed if it holds several)")
     p.add_argument("--frames", help="the video's frame folder or video file, to draw on")
     p.add_argument("--out", required=True, help="preview.png (a grid), .gif or .mp4 (animations)")
-    p.add_argument("--samples", type=_count(1), default=preview.DEFAULT_SAMPLES,
-                   help="frames in a PNG grid (default %(default)s)")  # fmt: skip
-    p.add_argument("--columns", type=_count(1), default=preview.DEFAULT_COLUMNS,
-                   help="columns of a PNG grid (default %(default)s)")  # fmt: skip
-    p.add_argument("--width", type=_count(16), help="pixels across one frame "
-                   f"(default {preview.DEFAULT_TILE_WIDTH} in a grid, "
-                   f"{preview.DEFAULT_ANIMATION_WIDTH} in an animation)")  # fmt: skip
-    p.add_argument("--coordinates", choices=COORDINATES, default="auto",
-                   help="what the npz holds (default: as the run's run.json says)")  # fmt: skip
+    p.add_argument(
+        "--samples",
+        type=_count(1),
+        default=preview.DEFAULT_SAMPLES,
+        help="frames in a PNG grid (default %(default)s)",
+    )
+    p.add_argument(
+        "--columns",
+        type=_count(1),
+        default=preview.DEFAULT_COLUMNS,
+        help="columns of a PNG grid (default %(default)s)",
+    )
+    p.add_argument(
+        "--width",
+        type=_count(16),
+        help=f"pixels across one frame (default {preview.DEFAULT_TILE_WIDTH} in a grid, "
+        f"{preview.DEFAULT_ANIMATION_WIDTH} in an animation)",
+    )
+    p.add_argument(
+        "--coordinates",
+        choices=COORDINATES,
+        default="auto",
+        help="what the npz holds (default: as the run's run.json says)",
+    )
+    return p
 
-    r = commands.add_parser("report", help="one self-contained HTML page on a run's output")
+
+def report_parser() -> CommandParser:
+    r = CommandParser(
+        prog="signkps report", description="Write one self-contained HTML page on a run's output."
+    )
     r.add_argument("--output_root", required=True, help="the run's --output_root")
     r.add_argument("--out", required=True, help="the HTML file to write")
-    r.add_argument("--worst", type=_count(0), default=DEFAULT_WORST,
-                   help="how many worst videos get a preview (default %(default)s)")  # fmt: skip
-    r.add_argument("--no_source_frames", action="store_true",
-                   help="draw previews on blank canvases, not on the videos' frames")  # fmt: skip
-    return top
+    r.add_argument(
+        "--worst",
+        type=_count(0),
+        default=DEFAULT_WORST,
+        help="how many worst videos get a preview (default %(default)s)",
+    )
+    r.add_argument(
+        "--no_source_frames",
+        action="store_true",
+        help="draw previews on blank canvases, not on the videos' frames",
+    )
+    return r
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = parser().parse_args(argv)
+def _written(make: Callable[[argparse.Namespace], str], args: argparse.Namespace) -> int:
     try:
-        message = make_preview(args) if args.command == "preview" else make_report(args)
-    except (InspectError, PreviewError) as e:
-        print(f"signkps inspect: {e}", file=sys.stderr)
-        return 2
+        message = make(args)
+    except PreviewError as e:
+        raise InspectError(str(e)) from e
     except OSError as e:  # writing the output
-        print(f"signkps inspect: {e.filename or args.out}: {e.strerror or e}", file=sys.stderr)
-        return 2
+        raise InspectError(f"{e.filename or args.out}: {e.strerror or e}") from e
     print(message)
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def preview_main(argv: list[str]) -> int:
+    """``signkps preview``."""
+    return _written(make_preview, preview_parser().parse_args(argv))
+
+
+def report_main(argv: list[str]) -> int:
+    """``signkps report``."""
+    return _written(make_report, report_parser().parse_args(argv))

@@ -26,9 +26,10 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from keypoints.cache import cache_root, new_folder
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +52,6 @@ class FetchError(RuntimeError):
 
 def _to_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def cache_root() -> Path:
-    """``$SIGNKPS_CACHE``, else ``$XDG_CACHE_HOME/signkps``, else ``~/.cache/signkps``."""
-    if os.environ.get("SIGNKPS_CACHE"):
-        return Path(os.environ["SIGNKPS_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "signkps"
 
 
 def java() -> str:
@@ -84,21 +77,6 @@ def _run(argv: list[str], what: str) -> None:
                          + _tail(done.stdout + done.stderr))  # fmt: skip
 
 
-def _install_once(final: Path, install: Callable[[Path], None]) -> None:
-    """Run ``install(folder)`` on a fresh folder and rename it to ``final`` when it succeeds."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        install(staging)
-        try:
-            staging.rename(final)
-        except OSError:
-            if not final.is_dir():  # not a concurrent run that finished first: a real error
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def flink_home(announce: Announce = _to_stderr) -> Path:
     """FLINK_HOME of the pinned distribution (its ``bin/``, ``conf/``, ``lib/``)."""
     final = cache_root() / "flink" / f"flink-{FLINK_VERSION}"
@@ -117,7 +95,7 @@ def flink_home(announce: Announce = _to_stderr) -> Path:
         if not (folder / "pyflink" / "lib").is_dir():
             raise FetchError(f"{' and '.join(FLINK_PACKAGES)} installed no pyflink/lib")
 
-    _install_once(final, install)
+    new_folder(final, install)
     announce(f"signkps: Flink {FLINK_VERSION} is in {home}")
     return home
 
@@ -165,6 +143,6 @@ def job_server_classpath(announce: Announce = _to_stderr) -> Path:
                 f"-DoutputDirectory={folder / 'lib'}"]  # fmt: skip
         _run(argv, f"resolving {JOB_SERVER_ARTIFACT} with Maven")
 
-    _install_once(final, install)
+    new_folder(final, install)
     announce(f"signkps: the Beam Flink job server's jars are in {lib}")
     return lib

@@ -1,24 +1,33 @@
-"""What a run leaves besides the npz files: the combined video report and run.json."""
+"""What a run leaves besides the keypoints: the combined video report and run.json."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import platform
-from collections.abc import Iterable
 from importlib import metadata
 from typing import Any
 
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricResults, MetricsFilter
 
-from keypoints.corpus import REPORTS_DIR, STAGING_DIR, join
-from transforms import metrics
-from transforms.files import TEMP_SUFFIX, write_atomically
+from keypoints.outputs import (
+    combined_report_path,
+    run_record_path,
+    sign_report_pattern,
+    staging_folder,
+    temp_pattern,
+)
+from transforms import files, metrics
 
 logger = logging.getLogger(__name__)
 
 PACKAGES = ("signkps", "mediapipe", "apache-beam", "numpy", "opencv-contrib-python")
+
+
+def utc_now() -> str:
+    """This moment in UTC, to the second, as every record of the project writes it."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def versions() -> dict[str, str | None]:
@@ -33,9 +42,7 @@ def versions() -> dict[str, str | None]:
 
 def counters(results: MetricResults) -> dict[str, int]:
     """This run's signkps counters, summed over steps (zero when a runner reports none)."""
-    totals = dict.fromkeys(
-        ("videos_ok", "videos_failed", "frames", "unreadable_frames", "signs_written",
-         "signs_skipped", "signs_missing", "stray_files", "video_attempts_failed"), 0)  # fmt: skip
+    totals = dict.fromkeys(metrics.COUNTER_NAMES, 0)
     try:
         queried = results.query(MetricsFilter().with_namespace(metrics.NAMESPACE))
     except NotImplementedError:
@@ -46,23 +53,23 @@ def counters(results: MetricResults) -> dict[str, int]:
     return totals
 
 
-def _read_lines(path: str) -> Iterable[dict[str, Any]]:
-    with FileSystems.open(path, compression_type="uncompressed") as f:
-        for line in f.read().decode().splitlines():
-            if line.strip():
-                yield json.loads(line)
-
-
 def video_records(output_root: str) -> list[dict[str, Any]]:
     """Every per-video record under the output root, whichever run wrote it."""
-    pattern = join(output_root, REPORTS_DIR, "videos", "*", "*.jsonl")
     records = [
         record
-        for match in FileSystems.match([pattern])
-        for meta in match.metadata_list
-        for record in _read_lines(meta.path)
+        for path in files.matching(sign_report_pattern(output_root))
+        for record in files.read_json_lines(path)
     ]
     return sorted(records, key=lambda r: (r["signer"], r["split"], r["sign"], r["video"]))
+
+
+def run_record(output_root: str) -> dict[str, Any] | None:
+    """The output root's run.json, or None when no run finished there; ValueError if torn."""
+    path = run_record_path(output_root)
+    if not files.exists(path):
+        return None
+    record: dict[str, Any] = files.read_json(path)
+    return record
 
 
 def remove_temp_files(output_root: str) -> int:
@@ -70,24 +77,21 @@ def remove_temp_files(output_root: str) -> int:
 
     Only for a finished run: then every staged array is in its sign's npz.
     """
-    staging = join(output_root, STAGING_DIR)
-    if FileSystems.exists(staging):
-        FileSystems.delete([staging])
-    pattern = join(output_root, "**", ".*" + TEMP_SUFFIX)
-    leftovers = [m.path for match in FileSystems.match([pattern]) for m in match.metadata_list]
+    files.delete_if_present([staging_folder(output_root)])
+    leftovers = files.matching(temp_pattern(output_root))
+    files.delete(leftovers)
     if leftovers:
-        FileSystems.delete(leftovers)
         logger.info("removed %d temporary files left by interrupted writes", len(leftovers))
     return len(leftovers)
 
 
-def write_reports(output_root: str, run_record: dict[str, Any]) -> list[dict[str, Any]]:
+def write_reports(output_root: str, run: dict[str, Any]) -> list[dict[str, Any]]:
     """Write _reports/videos.jsonl (all videos) and _reports/run.json; return the videos."""
     records = video_records(output_root)
     lines = "".join(json.dumps(r) + "\n" for r in records).encode()
-    write_atomically(join(output_root, REPORTS_DIR, "videos.jsonl"), lines)
+    files.write_atomically(combined_report_path(output_root), lines)
     ok = sum(r["status"] == "ok" for r in records)
-    run_record["output"] = {"videos_ok": ok, "videos_failed": len(records) - ok}
-    data = json.dumps(run_record, indent=2, sort_keys=True).encode() + b"\n"
-    write_atomically(join(output_root, REPORTS_DIR, "run.json"), data)
+    run["output"] = {"videos_ok": ok, "videos_failed": len(records) - ok}
+    data = json.dumps(run, indent=2, sort_keys=True).encode() + b"\n"
+    files.write_atomically(run_record_path(output_root), data)
     return records

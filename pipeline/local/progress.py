@@ -3,10 +3,12 @@
 Workers send one datagram per listed sign and per extracted video
 (``transforms.progress``); this listens on a Unix socket in a private temporary
 folder and draws a tqdm bar on a terminal. Nothing here affects the run's output.
+:func:`watch_local_run` is what a local run is wrapped in (``pipeline.job.run``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -14,10 +16,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, TextIO
 
 from tqdm import tqdm
+
+from pipeline.local.quiet import filtered_stderr
+from transforms.progress import PROGRESS_ENV
 
 _STOP = b"stop"  # not JSON, so no worker event can look like it
 
@@ -136,3 +142,22 @@ class ProgressMonitor:
             self._bar.close()
         os.unlink(self.socket_path)
         os.rmdir(self._folder)
+
+
+@contextlib.contextmanager
+def watch_local_run(total_signs: int) -> Iterator[ProgressMonitor]:
+    """A local run's terminal: known noise filtered, a progress bar fed by the workers.
+
+    The workers, started by the runner inside this block, inherit the monitor's socket
+    through the environment (transforms.progress).
+    """
+    previous = os.environ.get(PROGRESS_ENV)
+    with filtered_stderr() as terminal, ProgressMonitor(total_signs, terminal) as monitor:
+        os.environ[PROGRESS_ENV] = monitor.socket_path
+        try:
+            yield monitor
+        finally:
+            if previous is None:
+                os.environ.pop(PROGRESS_ENV, None)
+            else:
+                os.environ[PROGRESS_ENV] = previous

@@ -20,10 +20,10 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image as PILImage
 
-from keypoints import draw
 from keypoints import layout as L
-from keypoints.draw import Image
 from keypoints.frames import IMAGE_EXTENSIONS, VideoSource, extension, natural_order
+from pipeline.drawing import canvas as draw
+from pipeline.drawing.canvas import Image
 
 PREVIEW_FORMATS = (".png", ".gif", ".mp4")
 DEFAULT_SAMPLES = 6

@@ -1,4 +1,4 @@
-"""``python -m pipeline.verify --output_root O [--input_root I ...]``: is every video accounted for?
+"""``signkps verify --output_root O [--input_root I ...]``: is every video accounted for?
 
 Recounts the output without trusting the run that wrote it:
 
@@ -17,23 +17,29 @@ when there is any, 0 when everything adds up (2 for options it cannot use).
 
 from __future__ import annotations
 
-import argparse
-import io
 import json
-import sys
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from apache_beam.io.filesystems import FileSystems
 
-from keypoints.corpus import POSE_SIGN_DONE, REPORTS_DIR, SignKey, join, sign_folder
+from keypoints.corpus import SignKey, join, sign_folder
 from keypoints.frames import basename
-from pipeline.accounting import list_sign
-from pipeline.options import SignKpsOptions, selected_signs
-from transforms.files import TEMP_SUFFIX
+from keypoints.outputs import (
+    POSE_SUFFIX,
+    combined_report_path,
+    pose_folder,
+    sign_of_report_path,
+    sign_report_pattern,
+    temp_pattern,
+)
+from pipeline.job.options import SignKpsOptions, selected_signs
+from pipeline.records.accounting import written_signs
+from pipeline.records.reports import run_record
+from pipeline.usage import CommandParser, UsageError
+from transforms import files
+from transforms.listing import list_sign
 
 Records = dict[str, list[dict[str, Any]]]  # sign label ("01-train/0001") -> its records
 
@@ -47,21 +53,9 @@ class Tally:
     notes: list[str] = field(default_factory=list)
 
 
-def _matches(pattern: str) -> Iterator[str]:
-    for match in FileSystems.match([pattern]):
-        for meta in match.metadata_list:
-            yield meta.path
-
-
-def _label(path: str, root: str, suffix: str) -> str:
-    return path[len(root.rstrip("/")) + 1 : -len(suffix)]
-
-
 def _read_report(path: str, tally: Tally) -> list[dict[str, Any]]:
     try:
-        with FileSystems.open(path, compression_type="uncompressed") as f:
-            lines = f.read().decode().splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        return files.read_json_lines(path)
     except (OSError, ValueError) as e:
         tally.mismatches.append(f"{path}: cannot be read as JSON Lines ({e})")
         return []
@@ -70,10 +64,7 @@ def _read_report(path: str, tally: Tally) -> list[dict[str, Any]]:
 def _npz_frames(path: str, tally: Tally) -> dict[str, int] | None:
     """Frame count of every array of an npz, or None (and a mismatch) when unreadable."""
     try:
-        with FileSystems.open(path, compression_type="uncompressed") as f:
-            data = f.read()
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
+        arrays = files.read_npz_file(path)
     except Exception as e:  # a damaged file of any kind is what this command looks for
         tally.mismatches.append(f"{path}: cannot be read as an npz ({type(e).__name__}: {e})")
         return None
@@ -120,35 +111,28 @@ def _pose_frames(folder: str, tally: Tally) -> dict[str, int] | None:
     from pose_format import Pose
 
     frames = {}
-    for path in sorted(_matches(join(folder, "*.pose"))):
+    for path in sorted(files.matching(join(folder, "*" + POSE_SUFFIX))):
         try:
-            with FileSystems.open(path, compression_type="uncompressed") as f:
-                pose = Pose.read(f.read())
+            pose = Pose.read(files.read_bytes(path))
         except Exception as e:  # a damaged file of any kind is what this command looks for
             tally.mismatches.append(f"{path}: cannot be read as a .pose file ({e})")
             return None
-        frames[basename(path)[: -len(".pose")]] = int(pose.body.data.shape[0])
+        frames[basename(path)[: -len(POSE_SUFFIX)]] = int(pose.body.data.shape[0])
     return frames
 
 
 def output_format(output_root: str) -> str:
     """The format the last run wrote, from its run.json (npz when there is none)."""
-    path = join(output_root, REPORTS_DIR, "run.json")
-    if not FileSystems.exists(path):
-        return "npz"
-    with FileSystems.open(path, compression_type="uncompressed") as f:
-        options = json.loads(f.read()).get("options", {})
-    return str(options.get("output_format", "npz"))
+    run = run_record(output_root) or {}
+    return str(run.get("options", {}).get("output_format", "npz"))
 
 
 def written_outputs(output_root: str, fmt: str) -> dict[str, str]:
     """Sign label -> its npz, or its .pose folder when the folder's marker says it is done."""
+    written = written_signs(output_root, fmt)
     if fmt == "pose":
-        markers = _matches(join(output_root, "*", "*", POSE_SIGN_DONE))
-        return {
-            _label(p, output_root, "/" + POSE_SIGN_DONE): p[: -len(POSE_SIGN_DONE)] for p in markers
-        }
-    return {_label(p, output_root, ".npz"): p for p in _matches(join(output_root, "*", "*.npz"))}
+        return {key.label: pose_folder(output_root, key) for key in written}
+    return {key.label: path for key, path in written.items()}
 
 
 def check_output(output_root: str, tally: Tally) -> Records:
@@ -156,10 +140,11 @@ def check_output(output_root: str, tally: Tally) -> Records:
     fmt = output_format(output_root)
     frames_of = _pose_frames if fmt == "pose" else _npz_frames
     article, noun = ("a", ".pose folder") if fmt == "pose" else ("an", "npz")
-    reports_root = join(output_root, REPORTS_DIR, "videos")
-    reports = {
-        _label(p, reports_root, ".jsonl"): p for p in _matches(join(reports_root, "*", "*.jsonl"))
-    }
+    reports = {}
+    for path in files.matching(sign_report_pattern(output_root)):
+        key = sign_of_report_path(output_root, path)
+        if key is not None:
+            reports[key.label] = path
     npzs = written_outputs(output_root, fmt)
     records: Records = {}
     for label in sorted(set(reports) | set(npzs)):
@@ -174,14 +159,14 @@ def check_output(output_root: str, tally: Tally) -> Records:
             tally.signs += 1
             _check_sign(label, records[label], keys, tally)
     _check_combined_report(output_root, records, tally)
-    for temp in sorted(_matches(join(output_root, "**", ".*" + TEMP_SUFFIX))):
+    for temp in sorted(files.matching(temp_pattern(output_root))):
         tally.mismatches.append(f"{temp}: temporary file left by an interrupted write")
     return records
 
 
 def _check_combined_report(output_root: str, records: Records, tally: Tally) -> None:
-    path = join(output_root, REPORTS_DIR, "videos.jsonl")
-    if not FileSystems.exists(path):
+    path = combined_report_path(output_root)
+    if not files.exists(path):
         tally.mismatches.append(f"{path} is missing: no run has finished writing its reports")
         return
     combined = Counter(json.dumps(r, sort_keys=True) for r in _read_report(path, tally))
@@ -201,7 +186,7 @@ def check_input(opts: SignKpsOptions, records: Records, tally: Tally) -> int:
         key = SignKey(signer, split, sign)
         folder = sign_folder(opts.input_root, opts.corpus_layout, key)
         listing, reason = list_sign(folder)
-        found = Counter(basename(v.location) for v in (listing.videos if listing else []))
+        found = Counter(basename(v.location) for v in listing.videos)
         found_total += sum(found.values())
         recorded = Counter(basename(r.get("source", "")) for r in records.get(key.label, []))
         if not found:
@@ -227,23 +212,16 @@ def check_input(opts: SignKpsOptions, records: Records, tally: Tally) -> int:
     return found_total
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipeline.verify",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-    )
+def main(argv: list[str]) -> int:
+    """``signkps verify``: 0 when every video adds up, 1 for any mismatch (each printed)."""
+    parser = CommandParser(prog="signkps verify", description=__doc__)
     SignKpsOptions._add_argparse_args(parser)
-    args = sys.argv[1:] if argv is None else argv
-    parser.parse_args(args)  # --help, and one clear line for a bad value
-    opts = SignKpsOptions(args)
+    parser.parse_args(argv)  # --help, and one clear line for a bad value
+    opts = SignKpsOptions(argv)
     if not opts.output_root:
-        print("signkps verify: --output_root is required", file=sys.stderr)
-        return 2
-    if not FileSystems.match([join(opts.output_root, "**")], limits=[1])[0].metadata_list:
-        print(
-            f"signkps verify: --output_root {opts.output_root} is empty or missing", file=sys.stderr
-        )
-        return 2
+        raise UsageError("--output_root is required: the output root of the run to check")
+    if not files.has_any(join(opts.output_root, "**")):
+        raise UsageError(f"--output_root {opts.output_root} is empty or missing")
 
     tally = Tally()
     records = check_output(opts.output_root, tally)
@@ -263,7 +241,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"signkps verify: OK, every video accounted for ({accounted})")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import apache_beam as beam
+from apache_beam.pvalue import PCollection
 
 from keypoints.backends import BackendConfig
 from keypoints.corpus import SignKey
 from keypoints.extract import ExtractionSettings
-from pipeline.options import SignKpsOptions, selected_signs
+from pipeline.job.options import SignKpsOptions, selected_signs
 from transforms.extract import ExtractKeypoints
 from transforms.listing import ListSignVideos
+from transforms.npz_sink import WriteSignNpz
 from transforms.pose_sink import WriteSignPoses
-from transforms.sink import WriteSignNpz
 from transforms.staging import WriteSigns
 
 # --output_format -> the sink writing it.
 SINKS: dict[str, type[WriteSigns]] = {
-    "npz": WriteSignNpz,
-    "pose": WriteSignPoses,
+    sink.output_format: sink for sink in (WriteSignNpz, WriteSignPoses)
 }
 
 
@@ -33,28 +33,18 @@ def backend_config(opts: SignKpsOptions) -> BackendConfig:
     )
 
 
-def build(p: beam.Pipeline, opts: SignKpsOptions) -> beam.PCollection[SignKey]:
+def build(p: beam.Pipeline, opts: SignKpsOptions) -> PCollection[SignKey]:
     """Selected signs -> their videos -> keypoints -> one npz (or .pose folder) per sign."""
-    write = SINKS[opts.output_format]
+    sink = SINKS[opts.output_format]
+    signs = p | "SelectSigns" >> beam.Create(selected_signs(opts))
+    if not opts.overwrite:
+        signs = signs | "SkipWrittenSigns" >> sink.skip_written(opts.output_root)
     return (
-        p
-        | "SelectSigns" >> beam.Create(selected_signs(opts))
-        | "ListSignVideos"
-        >> ListSignVideos(
-            opts.input_root,
-            opts.corpus_layout,
-            opts.output_root,
-            overwrite=opts.overwrite,
-            progress_socket=opts.progress_socket,
-            output_format=opts.output_format,
-        )
+        signs
+        | "ListSignVideos" >> ListSignVideos(opts.input_root, opts.corpus_layout, opts.output_root)
         | "ExtractKeypoints"
         >> ExtractKeypoints(
-            opts.output_root,
-            opts.backend,
-            extraction_settings(opts),
-            opts.progress_socket,
-            backend_config(opts),
+            opts.output_root, opts.backend, extraction_settings(opts), backend_config(opts)
         )
-        | write.__name__ >> write(opts.output_root)
+        | sink.__name__ >> sink(opts.output_root)
     )

@@ -1,4 +1,4 @@
-"""``python -m pipeline.convert --input O --output P``: npz output -> .pose files.
+"""``signkps convert --input O --output P``: npz output -> .pose files.
 
 Turns the npz files of an earlier run (full or 184 layout, image coordinates) into what a
 run with ``--output_format pose`` writes: ``P/{signer}-{split}/{sign:04d}/{video}.pose``,
@@ -12,27 +12,24 @@ converted is reported and left out, and the others go on.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import logging
-import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
-from apache_beam.io.filesystems import FileSystems
-
-from keypoints.corpus import REPORTS_DIR, SignKey, done_path, join, npz_path, sign_report_path
-from keypoints.npz import read_npz
-from keypoints.pose_file import require_pose_format, sign_poses
-from pipeline import reports
+from keypoints.corpus import SignKey
+from keypoints.outputs import done_path, npz_path, run_record_path, sign_report_path
+from keypoints.pose_file import sign_poses
+from pipeline.records import reports
+from pipeline.usage import CommandParser, UsageError
+from transforms import files
 from transforms.pose_sink import write_sign_poses
 
 logger = logging.getLogger(__name__)
 
 
-class ConvertError(ValueError):
+class ConvertError(UsageError):
     """An input that cannot be converted at all; shown as one line."""
 
 
@@ -43,22 +40,16 @@ class ConvertOutcome:
     failed: list[str] = field(default_factory=list)  # "<file>: <problem>", one per sign
 
 
-def _read(path: str) -> bytes:
-    with FileSystems.open(path, compression_type="uncompressed") as f:
-        data: bytes = f.read()
-    return data
-
-
 def source_run(input_root: str) -> dict[str, Any]:
     """The input's run.json, after checking that its npz files hold image coordinates."""
-    path = join(input_root, REPORTS_DIR, "run.json")
-    if not FileSystems.exists(path):
+    path = run_record_path(input_root)
+    if not files.exists(path):
         raise ConvertError(
             f"{path} not found: not a signkps output, or its run did not finish "
             "(run the pipeline again to complete it)"
         )
     try:
-        record: dict[str, Any] = json.loads(_read(path))
+        record: dict[str, Any] = files.read_json(path)
     except ValueError as e:
         raise ConvertError(f"{path}: not valid JSON ({e})") from e
     if record.get("options", {}).get("adjusted"):
@@ -72,8 +63,7 @@ def source_run(input_root: str) -> dict[str, Any]:
 def records_by_sign(input_root: str) -> dict[SignKey, dict[str, dict[str, Any]]]:
     signs: dict[SignKey, dict[str, dict[str, Any]]] = defaultdict(dict)
     for record in reports.video_records(input_root):
-        key = SignKey(record["signer"], record["split"], record["sign"])
-        signs[key][record["video"]] = record
+        signs[SignKey.from_record(record)][record["video"]] = record
     return dict(signs)
 
 
@@ -81,25 +71,21 @@ def convert_sign(
     input_root: str, output_root: str, key: SignKey, records: dict[str, dict[str, Any]]
 ) -> int:
     """Convert one sign's npz; returns its number of videos. ValueError names the problem."""
-    arrays = read_npz(_read(npz_path(input_root, key)))
+    arrays = files.read_npz_file(npz_path(input_root, key))
     poses = sign_poses(arrays, records)
-    write_sign_poses(output_root, key, _read(sign_report_path(input_root, key)), poses)
+    write_sign_poses(output_root, key, files.read_bytes(sign_report_path(input_root, key)), poses)
     return len(poses)
 
 
 def convert(input_root: str, output_root: str, overwrite: bool = False) -> ConvertOutcome:
     """Convert every sign of ``input_root`` that has an npz; raises ConvertError."""
-    try:
-        require_pose_format()
-    except ImportError as e:
-        raise ConvertError(str(e)) from e
     run_record = source_run(input_root)
     outcome, videos = ConvertOutcome(), 0
     for key, records in sorted(records_by_sign(input_root).items()):
         source = npz_path(input_root, key)
-        if not FileSystems.exists(source):
+        if not files.exists(source):
             continue  # a run cut short between the sign's report and its npz
-        if not overwrite and FileSystems.exists(done_path(output_root, key, "pose")):
+        if not overwrite and files.exists(done_path(output_root, key, "pose")):
             outcome.skipped.append(key)
             continue
         try:
@@ -118,16 +104,16 @@ def convert(input_root: str, output_root: str, overwrite: bool = False) -> Conve
         "signs_converted": len(outcome.converted),
         "videos_converted": videos,
         "signs_failed": len(outcome.failed),
-        "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "finished": reports.utc_now(),
     }
     reports.write_reports(output_root, run_record)
     return outcome
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(
-        prog="python -m pipeline.convert",
+def main(argv: list[str]) -> int:
+    """``signkps convert``: 0 when every sign converted, 1 when some could not be."""
+    parser = CommandParser(
+        prog="signkps convert",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -135,11 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", required=True, help="where the .pose files go (may be --input)")
     parser.add_argument("--overwrite", action="store_true", help="redo signs converted before")
     args = parser.parse_args(argv)
-    try:
-        outcome = convert(args.input, args.output, args.overwrite)
-    except ConvertError as e:
-        print(f"signkps convert: {e}", file=sys.stderr)
-        return 2
+    outcome = convert(args.input, args.output, args.overwrite)
     print(
         f"signkps convert: {len(outcome.converted)} signs converted, "
         f"{len(outcome.skipped)} skipped (already converted), {len(outcome.failed)} failed"
@@ -148,7 +130,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  FAILED  {problem}")
     print(f"  output  {args.output}")
     return 1 if outcome.failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

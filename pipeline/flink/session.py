@@ -1,4 +1,4 @@
-"""``python -m pipeline.flink`` (what run_flink.sh runs): the pipeline on a Flink cluster.
+"""``signkps flink`` (what run_flink.sh runs): the pipeline on a Flink cluster.
 
 Three services stand between this process and Flink, and this module starts and stops them:
 
@@ -17,7 +17,6 @@ its port with ``--worker_pool``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -36,8 +35,7 @@ from typing import Any
 import yaml
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.__main__ import main as run_main
-from pipeline.flinkdist import (
+from pipeline.flink.dist import (
     FLINK_VERSION,
     JOB_SERVER_MAIN,
     FetchError,
@@ -45,9 +43,10 @@ from pipeline.flinkdist import (
     java,
     job_server_classpath,
 )
-from pipeline.local import with_defaults
-from pipeline.options import OptionsError, SignKpsOptions, validate
-from pipeline.services import LOOPBACK, Service, ServiceError, free_port, wait_until
+from pipeline.flink.services import LOOPBACK, Service, ServiceError, free_port, wait_until
+from pipeline.job.options import SignKpsOptions, validate, with_defaults
+from pipeline.job.run import run_and_report
+from pipeline.usage import CommandParser
 
 logger = logging.getLogger(__name__)
 
@@ -246,9 +245,9 @@ def flink_session(
         yield FlinkSession(server.address, worker_pool_address, cluster, tuple(services))
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="run_flink.sh",
+def _parser() -> CommandParser:
+    parser = CommandParser(
+        prog="signkps flink",
         description="Run the pipeline on a Flink cluster. Options not listed here are the "
         "pipeline's (README.md) and Beam's.",
     )
@@ -284,33 +283,29 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in (__name__, "pipeline.services"):  # say which service starts and stops
+def main(argv: list[str]) -> int:
+    """``signkps flink``: 0 when the run finished, 1 when a part could not be had or started."""
+    for name in (__name__, "pipeline.flink.services"):  # say which service starts and stops
         logging.getLogger(name).setLevel(logging.INFO)
-    known, rest = _parser().parse_known_args(sys.argv[1:] if argv is None else argv)
+    known, rest = _parser().parse_known_args(argv)
     try:
         if known.fetch_only:
             flink_home()
             job_server_classpath()
             return 0
-        # Bad pipeline options fail here, before minutes of starting services.
-        validate(PipelineOptions(rest).view_as(SignKpsOptions))
-    except (FetchError, OptionsError) as e:
+    except FetchError as e:
         print(f"signkps: {e}", file=sys.stderr)
-        return 2 if isinstance(e, OptionsError) else 1
+        return 1
+    # Bad pipeline options fail here, before minutes of starting services.
+    validate(PipelineOptions(rest).view_as(SignKpsOptions))
     _stop_on_sigterm()
     workdir = Path(known.workdir or tempfile.mkdtemp(prefix="signkps-flink-"))
     try:
         with flink_session(workdir, known.flink_master, known.worker_pool, known.slots) as session:
-            return run_main(session.args(rest))
+            return run_and_report(session.args(rest))
     except (FetchError, ServiceError) as e:
         print(f"signkps: {e}", file=sys.stderr)
         return 1
     finally:
         print(f"signkps: logs of Flink, the job server and the worker pool: {workdir / 'logs'}",
               file=sys.stderr)  # fmt: skip
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,7 +2,7 @@
 
 A Dataflow run of a whole corpus, for example (see README.md for the container image):
 
-    python -m pipeline --runner=DataflowRunner --project=P --region=R \\
+    signkps run --runner=DataflowRunner --project=P --region=R \\
         --temp_location=gs://B/tmp --setup_file=./setup.py \\
         --input_root=gs://B/karsl --output_root=gs://B/keypoints
 """
@@ -10,10 +10,10 @@ A Dataflow run of a whole corpus, for example (see README.md for the container i
 from __future__ import annotations
 
 import contextlib
-import datetime
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,23 +21,22 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from keypoints.backends import backend_settings, fetch_models
-from keypoints.corpus import REPORTS_DIR, join
+from keypoints.corpus import SignKey
 from keypoints.layout import PART_NAMES
 from keypoints.models import ModelError
-from pipeline import reports
-from pipeline.accounting import signs_without_output
-from pipeline.graph import backend_config, build
-from pipeline.options import (
+from keypoints.outputs import reports_folder
+from pipeline.job.graph import backend_config, build
+from pipeline.job.options import (
     OptionsError,
     SignKpsOptions,
     check_arguments,
     selected_signs,
     validate,
 )
-from pipeline.progress import ProgressMonitor
-from pipeline.quiet import filtered_stderr
-from pipeline.runner import create_runner, is_local
-from transforms.extract import open_for_reading
+from pipeline.job.runner import create_runner, is_local
+from pipeline.records import reports
+from pipeline.records.accounting import signs_without_output
+from transforms.files import open_for_reading
 
 logger = logging.getLogger(__name__)
 
@@ -62,11 +61,12 @@ class RunOutcome:
         return [v for v in self.videos if v["status"] == "ok" and v["unreadable_frames"]]
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+# What a local run is watched with (pipeline.local.progress): entered around the run, given
+# the number of selected signs. The portable graph knows nothing of it.
+LocalWatch = Callable[[int], contextlib.AbstractContextManager[Any]]
 
 
-def run(argv: list[str] | None = None) -> RunOutcome:
+def run(argv: list[str] | None = None, watch_local: LocalWatch | None = None) -> RunOutcome:
     """Run the pipeline described by command-line style ``argv``; raises OptionsError."""
     check_arguments(sys.argv[1:] if argv is None else argv)
     options = PipelineOptions(argv)
@@ -79,26 +79,23 @@ def run(argv: list[str] | None = None) -> RunOutcome:
             fetch_models(opts.backend, backend_config(opts), open_for_reading)
         except ModelError as e:
             raise OptionsError(str(e)) from e
-    started_at, started = _now(), time.monotonic()
+    started_at, started = reports.utc_now(), time.monotonic()
 
     with contextlib.ExitStack() as local_run:
-        if is_local(options):
-            terminal = local_run.enter_context(filtered_stderr())
-            monitor = local_run.enter_context(ProgressMonitor(len(signs), terminal))
-            opts.progress_socket = monitor.socket_path
+        if watch_local is not None and is_local(options):
+            local_run.enter_context(watch_local(len(signs)))
         try:
             with beam.Pipeline(runner=create_runner(options), options=options) as p:
                 build(p, opts)
+            missing = signs_without_output(
+                opts.input_root, opts.corpus_layout, opts.output_root, signs, opts.output_format
+            )
         finally:
             reports.remove_temp_files(opts.output_root)  # left by writers that died
         result = p.result
-    opts.progress_socket = None
 
     counts = reports.counters(result.metrics())
     seconds = time.monotonic() - started
-    missing = signs_without_output(
-        opts.input_root, opts.corpus_layout, opts.output_root, signs, opts.output_format
-    )
     record = {
         "project": "signkps",
         "versions": reports.versions(),
@@ -111,11 +108,20 @@ def run(argv: list[str] | None = None) -> RunOutcome:
         "signs_without_videos": missing,
         "counters": counts,
         "started": started_at,
-        "finished": _now(),
+        "finished": reports.utc_now(),
         "seconds": round(seconds, 1),
     }
     videos = reports.write_reports(opts.output_root, record)
     return RunOutcome(opts.output_root, counts, videos, seconds, missing)
+
+
+def run_and_report(argv: list[str], watch_local: LocalWatch | None = None) -> int:
+    """Run, then print the summary; the exit status of a run that finished is 0.
+
+    Failed videos are listed in the summary and the reports: the run itself finished.
+    """
+    print(summary(run(argv, watch_local)))
+    return 0
 
 
 def summary(outcome: RunOutcome, max_failures: int = 10) -> str:
@@ -139,26 +145,24 @@ def summary(outcome: RunOutcome, max_failures: int = 10) -> str:
     ok = [v for v in outcome.videos if v["status"] == "ok"]
     if ok:
         mean = {p: sum(v["coverage"][p] for v in ok) / len(ok) for p in PART_NAMES}
-        lines.append("  found   " + ", ".join(f"{p} {mean[p]:.0%}" for p in PART_NAMES)
-                     + " of frames (all videos in the output)")  # fmt: skip
+        found = ", ".join(f"{p} {mean[p]:.0%}" for p in PART_NAMES)
+        lines.append(f"  found   {found} of frames (all videos in the output)")
     for sign in outcome.signs_without_videos[:max_failures]:
         lines.append(f"  NO VIDEOS {sign['sign']}: {sign['reason']} ({sign['folder']})")
     _more(lines, outcome.signs_without_videos, max_failures, "signs without videos")
     for v in outcome.failed[:max_failures]:
-        lines.append(
-            f"  FAILED  {v['signer']}-{v['split']}/{v['sign']:04d} {v['video']}: {v['reason']}"
-        )
+        lines.append(f"  FAILED  {SignKey.from_record(v).label} {v['video']}: {v['reason']}")
     _more(lines, outcome.failed, max_failures, "failed videos")
     for v in outcome.partial[:max_failures]:
         lines.append(
-            f"  PARTIAL {v['signer']}-{v['split']}/{v['sign']:04d} {v['video']}: "
+            f"  PARTIAL {SignKey.from_record(v).label} {v['video']}: "
             f"{v['unreadable_frames']} frames left out, {v['frames']} written; "
             f"first: {v['problems'][0] if v['problems'] else '?'}"
         )
     _more(lines, outcome.partial, max_failures, "videos with frames left out")
     lines.append(f"  output  {outcome.output_root}")
-    lines.append(f"  check   python -m pipeline.verify --output_root {outcome.output_root}")
-    lines.append(f"  reports {join(outcome.output_root, REPORTS_DIR)}/ (videos.jsonl, run.json)")
+    lines.append(f"  check   signkps verify --output_root {outcome.output_root}")
+    lines.append(f"  reports {reports_folder(outcome.output_root)}/ (videos.jsonl, run.json)")
     return "\n".join(lines)
 
 

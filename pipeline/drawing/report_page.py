@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from keypoints import layout as L
-from keypoints.draw import PART_COLOURS, PART_LABELS
+from pipeline.drawing.canvas import PART_COLOURS, PART_LABELS
 
 DEFAULT_WORST = 12
 HISTOGRAM_BINS = 10

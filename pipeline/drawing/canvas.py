@@ -45,16 +45,6 @@ def blank_canvas(width: int, height: int, colour: Colour = BACKGROUND) -> Image:
     return np.full((height, width, 3), colour, dtype=np.uint8)
 
 
-def fit_width(rgb: Image, width: int) -> Image:
-    """``rgb`` scaled to ``width`` pixels across, keeping its aspect ratio."""
-    height = max(1, round(rgb.shape[0] * width / rgb.shape[1]))
-    if (height, width) == rgb.shape[:2]:
-        return rgb.copy()
-    shrink = width < rgb.shape[1]
-    interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    return cv2.resize(rgb, (width, height), interpolation=interpolation)  # type: ignore[return-value]
-
-
 def printable(text: str) -> str:
     """``text`` as OpenCV's fonts can draw it: other characters become '?'."""
     return "".join(c if " " <= c <= "~" else "?" for c in text)

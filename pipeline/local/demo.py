@@ -1,4 +1,4 @@
-"""``./run_local.sh --demo``: the real pipeline on a tiny corpus, for a first look.
+"""``signkps demo`` (``./run_local.sh --demo``): the real pipeline on a tiny corpus.
 
 The corpus is made from the public-domain portrait of Grace Hopper that ships with
 matplotlib: a few short "videos" whose frames pan and zoom across the picture, laid out
@@ -8,7 +8,6 @@ in every frame, and no hands: she is not signing.
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 
@@ -18,7 +17,9 @@ import numpy.typing as npt
 from matplotlib import cbook
 
 from keypoints.corpus import KARSL_LAYOUT, SignKey, join, sign_folder
-from pipeline.local import local_args
+from pipeline.job.run import LocalWatch, run_and_report
+from pipeline.local.launcher import local_args
+from pipeline.usage import CommandParser
 
 SIGNS = (1, 2)
 VIDEOS_PER_SIGN = 2
@@ -57,8 +58,9 @@ def build_corpus(root: str) -> None:
                 cv2.imwrite(os.path.join(video, f"{i:05d}.jpg"), frame)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="run_local.sh --demo", description=__doc__)
+def main(argv: list[str], watch_local: LocalWatch | None = None) -> int:
+    """Build the corpus, then run the pipeline on it as ``signkps local`` would."""
+    parser = CommandParser(prog="signkps demo", description=__doc__)
     parser.add_argument(
         "--workdir", help="where to put the corpus and output (default: a new temporary folder)"
     )
@@ -66,10 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     workdir = known.workdir or tempfile.mkdtemp(prefix="signkps-demo-")
     corpus, output = join(workdir, "corpus"), join(workdir, "output")
     build_corpus(corpus)
-    print(f"signkps demo: built a corpus of {len(SIGNS)} signs x {VIDEOS_PER_SIGN} videos "
-          f"x {FRAMES_PER_VIDEO} frames in {corpus}")  # fmt: skip
-    from pipeline.__main__ import main as run_main
-
+    print(
+        f"signkps demo: built a corpus of {len(SIGNS)} signs x {VIDEOS_PER_SIGN} videos "
+        f"x {FRAMES_PER_VIDEO} frames in {corpus}"
+    )
     args = [
         f"--input_root={corpus}",
         f"--output_root={output}",
@@ -78,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         f"--selected_signs_from={SIGNS[0]}",
         f"--selected_signs_to={SIGNS[-1]}",
     ]  # fmt: skip
-    code = run_main(local_args(args + rest))
-    if code == 0:
-        print(f"signkps demo: keypoints in {output}/01-train/*.npz; "
-              f"load one with numpy.load(path, allow_pickle=False)")  # fmt: skip
+    code = run_and_report(local_args(args + rest), watch_local)
+    print(
+        f"signkps demo: keypoints in {output}/01-train/*.npz; "
+        "load one with numpy.load(path, allow_pickle=False)"
+    )
     return code

@@ -2,12 +2,14 @@
 
 The report is renamed into place before the npz: an npz on disk always has its report,
 and an npz is what marks a sign as done. A retried bundle writes the same bytes again.
+Videos of one sign have distinct names: the listing refuses clashes (keypoints.corpus).
 """
 
 from __future__ import annotations
 
-from keypoints.corpus import SignKey, npz_path, sign_report_path
+from keypoints.corpus import SignKey
 from keypoints.npz import write_npz
+from keypoints.outputs import npz_path, sign_report_path
 from transforms.files import write_atomically
 from transforms.staging import StagedVideo, WriteSignDoFn, WriteSigns, report_lines
 
@@ -15,8 +17,6 @@ from transforms.staging import StagedVideo, WriteSignDoFn, WriteSigns, report_li
 class _WriteSignNpzDoFn(WriteSignDoFn):
     def write(self, key: SignKey, videos: list[StagedVideo]) -> None:
         written = [v for v in videos if v.array_path]
-        if len({v.report.video for v in written}) != len(written):  # listing refuses clashes
-            raise RuntimeError(f"{key.label}: two written videos share one name")
         arrays = ((v.report.video, v.load()) for v in written)  # one in memory at a time
         reports = report_lines(key, (v.report for v in videos))
         write_atomically(sign_report_path(self._output_root, key), reports)
@@ -27,3 +27,4 @@ class WriteSignNpz(WriteSigns):
     """A staged record per video in; one npz and one report per sign out."""
 
     writer = _WriteSignNpzDoFn
+    output_format = "npz"

@@ -11,24 +11,24 @@ import argparse
 import os
 from collections.abc import Sequence
 
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.localfilesystem import LocalFileSystem
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from keypoints.backends import BACKENDS
-from keypoints.corpus import KARSL_LAYOUT, OUTPUT_FORMATS, join, selection_folder
+from keypoints.corpus import KARSL_LAYOUT, SignSelection, join, selection_folder
 from keypoints.layout import LAYOUTS
 from keypoints.models import POSE_MODELS
-from keypoints.pose_file import require_pose_format
+from keypoints.outputs import OUTPUT_FORMATS
+from pipeline.usage import UsageError
+from transforms import files
 
 MAX_SIGN = 9999
 
 
-class OptionsError(ValueError):
+class OptionsError(UsageError):
     """Options that cannot work; raised before any work starts, shown as one line."""
 
 
-class SignKpsOptions(PipelineOptions):
+class SignKpsOptions(PipelineOptions):  # type: ignore[misc]  # Beam's classes are untyped
     @classmethod
     def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group("signkps")
@@ -106,11 +106,15 @@ class SignKpsOptions(PipelineOptions):
             action="store_true",
             help="Redo signs whose npz exists (by default they are skipped).",
         )
-        # Set by the local launcher: where workers send progress events.
-        group.add_argument("--progress_socket", help=argparse.SUPPRESS)
 
 
-def selected_signs(opts: SignKpsOptions) -> list[tuple[int, str, str]]:
+def with_defaults(argv: list[str], defaults: dict[str, str]) -> list[str]:
+    """``argv`` with ``defaults`` (``{"--option": value}``) for every option it does not set."""
+    given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
+    return [f"{k}={v}" for k, v in defaults.items() if k not in given] + list(argv)
+
+
+def selected_signs(opts: SignKpsOptions) -> list[SignSelection]:
     """(sign_id, signer, split) for every sign the options select, in a stable order."""
     return [
         (sign, signer, split)
@@ -160,36 +164,22 @@ def validate(opts: SignKpsOptions, corpus: bool = True) -> None:
     if corpus:
         _check_input_root(opts.input_root)
         _check_selection(opts)
-    if opts.output_format == "pose":
-        _validate_pose_output(opts)
-
-
-def _validate_pose_output(opts: SignKpsOptions) -> None:
-    if opts.adjusted:
+    if opts.output_format == "pose" and opts.adjusted:
         raise OptionsError(
             "--output_format pose holds image coordinates in pixels, as pose-format's tools "
             "expect: drop --adjusted (pose-format normalises by itself; keypoints.derive "
             "derives adjusted points from npz output)"
         )
-    try:
-        require_pose_format()
-    except ImportError as e:
-        raise OptionsError(str(e)) from e
-
-
-def _is_local(path: str) -> bool:
-    return isinstance(FileSystems.get_filesystem(path), LocalFileSystem)
 
 
 def _has_a_file(folder: str) -> bool:
     """Whether anything lies under ``folder`` (the listing stops at the first file)."""
-    matches = FileSystems.match([join(folder, "**")], limits=[1])
-    return bool(matches[0].metadata_list)
+    return files.has_any(join(folder, "**"))
 
 
 def _check_output_outside_input(input_root: str, output_root: str) -> None:
     """The output must not land in the corpus, where a later listing would meet it."""
-    if _is_local(input_root) and _is_local(output_root):
+    if files.is_local(input_root) and files.is_local(output_root):
         inside, outside = os.path.realpath(output_root), os.path.realpath(input_root)
     else:
         inside, outside = output_root.rstrip("/"), input_root.rstrip("/")
@@ -201,7 +191,7 @@ def _check_output_outside_input(input_root: str, output_root: str) -> None:
 
 
 def _check_input_root(input_root: str) -> None:
-    if _is_local(input_root) and not os.path.isdir(input_root):
+    if files.is_local(input_root) and not os.path.isdir(input_root):
         what = "is not a folder" if os.path.exists(input_root) else "does not exist"
         raise OptionsError(f"--input_root {input_root} {what}")
     if not _has_a_file(input_root):
@@ -243,7 +233,7 @@ def _check_selection(opts: SignKpsOptions) -> None:
 
 def _found(folder: str) -> str:
     """The sub-folders of a local folder, to show next to a typo."""
-    if not folder or not _is_local(folder) or not os.path.isdir(folder):
+    if not folder or not files.is_local(folder) or not os.path.isdir(folder):
         return ""
     names = sorted(e.name for e in os.scandir(folder) if e.is_dir())
     listed = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")

@@ -1,0 +1,1 @@
+"""Running on Flink: the pinned distribution and job server, the services a run needs."""

@@ -1,0 +1,1 @@
+"""What a run writes about itself (run.json, the combined report) and where its signs ended."""

@@ -1,0 +1,1 @@
+"""Commands over a finished run's output: verify, convert, preview and report."""

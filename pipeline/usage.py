@@ -1,0 +1,22 @@
+"""How every ``signkps`` sub-command says what it takes and what it cannot use.
+
+A command raises UsageError for options or inputs it cannot work with; the command line
+(``pipeline.cli``) shows it as one line, ``signkps: <message>``, and exits with status 2,
+whichever command raised it. CommandParser makes argparse's own refusals the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+
+class UsageError(ValueError):
+    """Options or inputs a command cannot work with; the message says what and how to fix it."""
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose refusals are UsageErrors, not a usage dump and an exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
