@@ -8,6 +8,6 @@ ensure_venv test
 
 echo "== ruff check" && ruff check .
 echo "== ruff format --check" && ruff format --check .
-echo "== mypy keypoints/" && mypy
+echo "== mypy (strict: keypoints, transforms, pipeline)" && mypy
 echo "== hadolint Dockerfile" && hadolint Dockerfile
 echo "== pytest" && python -m pytest -ra "$@"

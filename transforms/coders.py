@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import apache_beam as beam
 from apache_beam.coders import coders
+from apache_beam.coders.typecoders import registry
 
 from keypoints.corpus import SignKey
 
 
-class SignKeyCoder(coders.Coder):  # type: ignore[misc]  # Beam's coders are untyped
+class SignKeyCoder(coders.Coder):
     _fields = coders.TupleCoder(
         [coders.StrUtf8Coder(), coders.StrUtf8Coder(), coders.VarIntCoder()]
     )
@@ -34,4 +34,4 @@ class SignKeyCoder(coders.Coder):  # type: ignore[misc]  # Beam's coders are unt
         return SignKey
 
 
-beam.coders.registry.register_coder(SignKey, SignKeyCoder)
+registry.register_coder(SignKey, SignKeyCoder)

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 
 
-class ExtractKeypointsDoFn(beam.DoFn):  # type: ignore[misc]  # Beam's classes are untyped
+class ExtractKeypointsDoFn(beam.DoFn):
     """Builds the backend once per DoFn instance, then extracts one video per element.
 
     The backend's model files are resolved (fetched, verified) in ``setup()``, on the worker.
@@ -119,7 +119,7 @@ class ExtractKeypointsDoFn(beam.DoFn):  # type: ignore[misc]  # Beam's classes a
         gc.freeze()
 
 
-class ExtractKeypoints(beam.PTransform):  # type: ignore[misc]
+class ExtractKeypoints(beam.PTransform[PCollection[VideoWork], PCollection[StagedResult]]):
     """One element per video in; per video, its staged record (report, array path) out."""
 
     def __init__(
@@ -133,4 +133,7 @@ class ExtractKeypoints(beam.PTransform):  # type: ignore[misc]
         self._dofn = ExtractKeypointsDoFn(output_root, backend, settings, backend_config)
 
     def expand(self, videos: PCollection[VideoWork]) -> PCollection[StagedResult]:
-        return videos | "Extract" >> beam.ParDo(self._dofn).with_output_types(StagedResult)
+        staged: PCollection[StagedResult] = videos | "Extract" >> beam.ParDo(
+            self._dofn
+        ).with_output_types(StagedResult)
+        return staged

@@ -32,7 +32,8 @@ def list_folder(folder: str) -> Listing:
     """
     if files.is_local(folder):
         return _list_local_folder(folder)
-    entries, nested = [], []
+    entries: list[str] = []
+    nested: list[str] = []
     prefix = folder.rstrip("/") + "/"
     for path in files.matching(join(folder, "**")):
         depth = path[len(prefix) :].count("/")
@@ -41,7 +42,10 @@ def list_folder(folder: str) -> Listing:
 
 
 def _list_local_folder(folder: str) -> Listing:
-    entries, nested, folders, unlistable = [], [], [], {}
+    entries: list[str] = []
+    nested: list[str] = []
+    folders: list[str] = []
+    unlistable: dict[str, str] = {}
     with os.scandir(folder) as found:
         for entry in found:
             path = join(folder, entry.name)
@@ -79,7 +83,7 @@ def list_sign(folder: str) -> tuple[SignListing, str]:
     )
 
 
-class ListSignVideosDoFn(beam.DoFn):  # type: ignore[misc]  # Beam's classes are untyped
+class ListSignVideosDoFn(beam.DoFn):
     """(sign_id, signer, split) -> (SignKey, VideoSource) for each of its videos.
 
     A sign without videos is recorded under the staging area with the reason, for the
@@ -117,7 +121,7 @@ class ListSignVideosDoFn(beam.DoFn):  # type: ignore[misc]  # Beam's classes are
         self._progress.close()
 
 
-class ListSignVideos(beam.PTransform):  # type: ignore[misc]
+class ListSignVideos(beam.PTransform[PCollection[SignSelection], PCollection[VideoWork]]):
     """Sign tuples in, one element per video out, spread over workers by a reshuffle."""
 
     def __init__(self, input_root: str, corpus_layout: str, output_root: str) -> None:
@@ -125,8 +129,9 @@ class ListSignVideos(beam.PTransform):  # type: ignore[misc]
         self._dofn = ListSignVideosDoFn(input_root, corpus_layout, output_root)
 
     def expand(self, signs: PCollection[SignSelection]) -> PCollection[VideoWork]:
-        return (
+        videos: PCollection[VideoWork] = (
             signs
             | "ListVideos" >> beam.ParDo(self._dofn).with_output_types(VideoWork)
             | "SpreadVideos" >> beam.Reshuffle()
         )
+        return videos

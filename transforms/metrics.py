@@ -1,6 +1,6 @@
 """Beam metrics the pipeline reports, under one namespace."""
 
-from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import Metrics
 
 NAMESPACE = "signkps"
 

@@ -68,7 +68,7 @@ def report_lines(key: SignKey, reports: Iterable[VideoReport]) -> bytes:
     return "".join(lines).encode()
 
 
-class WriteSignDoFn(beam.DoFn):  # type: ignore[misc]  # Beam's classes are untyped
+class WriteSignDoFn(beam.DoFn):
     """One sign's staged videos in, its files written once, the sign out.
 
     Subclasses say how a sign's files are written (``write``); this handles the rest the
@@ -94,7 +94,7 @@ class WriteSignDoFn(beam.DoFn):  # type: ignore[misc]  # Beam's classes are unty
         yield key
 
 
-class _SkipWrittenSignsDoFn(beam.DoFn):  # type: ignore[misc]
+class _SkipWrittenSignsDoFn(beam.DoFn):
     def __init__(self, output_root: str, output_format: str) -> None:
         self._output_root = output_root
         self._output_format = output_format
@@ -112,7 +112,7 @@ class _SkipWrittenSignsDoFn(beam.DoFn):  # type: ignore[misc]
         self._progress.close()
 
 
-class WriteSigns(beam.PTransform):  # type: ignore[misc]
+class WriteSigns(beam.PTransform[PCollection[StagedResult], PCollection[SignKey]]):
     """A staged record per video in; each sign's files, written by ``writer``, out."""
 
     writer: ClassVar[type[WriteSignDoFn]]
@@ -123,13 +123,14 @@ class WriteSigns(beam.PTransform):  # type: ignore[misc]
         self._output_root = output_root
 
     @classmethod
-    def skip_written(cls, output_root: str) -> beam.PTransform:
+    def skip_written(cls, output_root: str) -> beam.ParDo:
         """Selected signs in, those this sink has not written yet out."""
         return beam.ParDo(_SkipWrittenSignsDoFn(output_root, cls.output_format))
 
     def expand(self, staged: PCollection[StagedResult]) -> PCollection[SignKey]:
-        return (
+        written: PCollection[SignKey] = (
             staged
             | "GroupBySign" >> beam.GroupByKey()
             | "WriteFiles" >> beam.ParDo(self.writer(self._output_root))
         )
+        return written

@@ -39,7 +39,7 @@ def build(p: beam.Pipeline, opts: SignKpsOptions) -> PCollection[SignKey]:
     signs = p | "SelectSigns" >> beam.Create(selected_signs(opts))
     if not opts.overwrite:
         signs = signs | "SkipWrittenSigns" >> sink.skip_written(opts.output_root)
-    return (
+    written: PCollection[SignKey] = (
         signs
         | "ListSignVideos" >> ListSignVideos(opts.input_root, opts.corpus_layout, opts.output_root)
         | "ExtractKeypoints"
@@ -48,3 +48,4 @@ def build(p: beam.Pipeline, opts: SignKpsOptions) -> PCollection[SignKey]:
         )
         | sink.__name__ >> sink(opts.output_root)
     )
+    return written

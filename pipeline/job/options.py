@@ -28,7 +28,7 @@ class OptionsError(UsageError):
     """Options that cannot work; raised before any work starts, shown as one line."""
 
 
-class SignKpsOptions(PipelineOptions):  # type: ignore[misc]  # Beam's classes are untyped
+class SignKpsOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group("signkps")

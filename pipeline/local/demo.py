@@ -43,7 +43,7 @@ def moving_frames(image: npt.NDArray[np.uint8], variant: int) -> list[npt.NDArra
         crop = int(min(width, height) * (0.9 - 0.01 * i))
         x = (width - crop) // 2 + direction * 3 * i
         y = (height - crop) // 2 - 2 * i
-        frames.append(cv2.resize(image[y : y + crop, x : x + crop], (360, 360)))
+        frames.append(cv2.resize(image[y : y + crop, x : x + crop], (360, 360)).astype(np.uint8))
     return frames
 
 

@@ -122,9 +122,10 @@ def _pose_frames(folder: str, tally: Tally) -> dict[str, int] | None:
 
 
 def output_format(output_root: str) -> str:
-    """The format the last run wrote, from its run.json (npz when there is none)."""
+    """The format the last run (or conversion) wrote, from its run.json (npz without one)."""
     run = run_record(output_root) or {}
-    return str(run.get("options", {}).get("output_format", "npz"))
+    converted = run.get("conversion", {})  # signkps convert wrote it from another run's npz
+    return str(converted.get("output_format") or run.get("options", {}).get("output_format", "npz"))
 
 
 def written_outputs(output_root: str, fmt: str) -> dict[str, str]:
