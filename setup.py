@@ -13,6 +13,7 @@ REQUIRED = [
     "numpy==1.26.4",
     "opencv-contrib-python==4.11.0.86",
     "matplotlib==3.11.2",
+    "jinja2==3.1.6",  # the HTML report's template (pipeline.drawing.report_page)
     "natsort==8.4.0",
     "pillow==12.3.0",  # GIF previews (pipeline.drawing), image headers (keypoints.frames)
     "tqdm==4.70.1",

@@ -202,6 +202,7 @@ def test_setup_file_ships_the_project_and_no_sdk(dataflow_job):
         "keypoints/extract.py",
         "transforms/npz_sink.py",
         "pipeline/job/graph.py",
+        "pipeline/drawing/templates/report.html",  # package data, not only modules
         "setup.py",
     ):
         assert module in names

@@ -262,7 +262,7 @@ def report(output, tmp_path_factory) -> Path:
 
 def test_report_is_self_contained_and_escapes_names(report, output):
     text = report.read_text(encoding="utf-8")
-    assert html.escape(ODD_NAME, quote=True) in text and ODD_NAME not in text
+    assert ODD_NAME not in text and ODD_NAME in html.unescape(text)  # escaped, and shown
     for attribute in ("src", "href"):
         for value in text.split(f'{attribute}="')[1:]:
             assert value.startswith("data:"), value[:60]
@@ -352,3 +352,39 @@ def test_report_in_chromium(browser, report):
     assert column(browser, "video")[-1] == "broken"
     errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
     assert errors == []
+
+
+def test_report_escapes_markup_in_names_reasons_and_run_json():
+    from pipeline.drawing.report_page import ReportInputs, render_report
+
+    name, reason = "<img src=x onerror=alert(1)>", "bad header</td><script>alert(2)</script>"
+    key = {"signer": "01", "split": "train", "frames": 4, "unreadable_frames": 0}
+    records = [
+        {
+            **key,
+            "sign": 1,
+            "video": name,
+            "status": "ok",
+            "width": 64,
+            "height": 48,
+            "fps": 25,
+            "coverage": {part: 0.25 for part in L.PART_NAMES},
+        },
+        {
+            **key,
+            "sign": 2,
+            "video": "broken",
+            "status": "failed",
+            "reason": reason,
+            "source": f"/corpus/{name}/00000.jpg",
+            "problems": [reason],
+        },
+    ]
+    run_record = {"started": "<script>alert(3)</script>", "options": {"<th>": name}}
+    text = render_report(ReportInputs("/out/<b>", records, run_record, generated="now"))
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text  # still shown, as text
+    assert "&lt;/td&gt;&lt;script&gt;alert(2)&lt;/script&gt;" in text
+    assert "&lt;script&gt;alert(3)&lt;/script&gt;" in text and "&lt;th&gt;" in text
+    assert "/out/&lt;b&gt;" in text and "/out/<b>" not in text
+    assert "<img src=x" not in text and "</td><script>" not in text
+    assert text.count("<script") == 1 and text.count("</script>") == 1  # the page's own

@@ -2,31 +2,37 @@
 
 Everything the page shows is inside it (CSS and a few lines of JavaScript inline, pictures
 as ``data:`` URIs) and its Content-Security-Policy forbids loading anything else, so it
-can be mailed, archived or opened offline and looks the same. Every piece of text that
-comes from a report (video names, paths, reasons) is escaped: a video may be named
-anything.
+can be mailed, archived or opened offline and looks the same.
+
+The page's markup, CSS and script are the Jinja2 template ``templates/report.html``; this
+module only works out what goes into it. Escaping is the template engine's: it autoescapes
+every value, and nothing here marks text as safe, because a video may be named anything
+and reports and run.json carry whatever paths and messages a run met.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import functools
 import io
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
+import jinja2
 import numpy as np
 from matplotlib.figure import Figure
 
 from keypoints import layout as L
+from keypoints.corpus import SignKey
 from pipeline.drawing.canvas import PART_COLOURS, PART_LABELS
 
 DEFAULT_WORST = 12
 HISTOGRAM_BINS = 10
 LOW_COVERAGE = 0.5  # cells below this are highlighted
 LISTED_PROBLEMS = 5  # per failed video
+TEMPLATE = "report.html"
 
 Record = Mapping[str, Any]
 
@@ -67,7 +73,7 @@ def worst_videos(records: list[dict[str, Any]], count: int) -> list[int]:
 
 
 def sign_label(record: Record) -> str:
-    return f"{record['signer']}-{record['split']}/{int(record['sign']):04d}"
+    return SignKey.from_record(record).label
 
 
 def data_uri(png: bytes) -> str:
@@ -93,23 +99,54 @@ def coverage_histograms(records: Iterable[Record]) -> bytes:
     return buffer.getvalue()
 
 
-# --- HTML ----------------------------------------------------------------------------
-
-
-def esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
 def percent(value: float) -> str:
     return f"{value:.0%}"
 
 
-def _cell(text: str, value: Any, css: str = "") -> str:
-    klass = f' class="{css}"' if css else ""
-    return f'<td data-value="{esc(value)}"{klass}>{esc(text)}</td>'
+# --- what the template shows -----------------------------------------------------------
 
 
-def _coverage_cell(record: Record, part: str | None) -> str:
+@dataclass(frozen=True)
+class Card:
+    label: str
+    value: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A cell of the videos table: the sort script orders rows by ``value``, not ``text``."""
+
+    text: str
+    value: str
+    css: str = ""
+
+
+@dataclass(frozen=True)
+class WorstVideo:
+    name: str
+    found: str
+    picture: str | None  # a data: URI; None when no preview could be drawn
+
+
+@dataclass(frozen=True)
+class FailedVideo:
+    sign: str
+    video: str
+    reason: str
+    source: str
+    problems: str
+
+
+# run.json as the template nests it: a table per mapping, every other value as text.
+Tree: TypeAlias = "str | dict[str, Tree]"
+
+
+def _cell(text: str, value: Any, css: str = "") -> Cell:
+    return Cell(text, str(value), css)
+
+
+def _coverage_cell(record: Record, part: str | None) -> Cell:
     if not is_ok(record):
         return _cell("—", -1, "na")
     value = mean_coverage(record) if part is None else float(record["coverage"].get(part, 0.0))
@@ -123,19 +160,22 @@ def _size(record: Record) -> str:
 
 
 COLUMNS = (  # header, sort type
-    ("sign", "text"), ("video", "text"), ("status", "text"), ("frames", "number"),
-    ("unreadable", "number"), ("size", "text"), ("fps", "number"),
-    *((f"{PART_LABELS[p]}", "number") for p in L.PART_NAMES), ("mean coverage", "number"),
-)  # fmt: skip
+    ("sign", "text"),
+    ("video", "text"),
+    ("status", "text"),
+    ("frames", "number"),
+    ("unreadable", "number"),
+    ("size", "text"),
+    ("fps", "number"),
+    *((f"{PART_LABELS[p]}", "number") for p in L.PART_NAMES),
+    ("mean coverage", "number"),
+)
 
 
-def videos_table(records: list[dict[str, Any]]) -> str:
-    head = "".join(
-        f'<th data-type="{kind}" title="click to sort">{esc(name)}</th>' for name, kind in COLUMNS
-    )
-    rows = []
-    for record in records:
-        cells = [
+def video_rows(records: list[dict[str, Any]]) -> list[list[Cell]]:
+    """One row per video, its cells in the order of ``COLUMNS``."""
+    return [
+        [
             _cell(sign_label(record), sign_label(record)),
             _cell(record["video"], record["video"]),
             _cell(record["status"], record["status"], "" if is_ok(record) else "failed"),
@@ -146,185 +186,126 @@ def videos_table(records: list[dict[str, Any]]) -> str:
             *(_coverage_cell(record, part) for part in L.PART_NAMES),
             _coverage_cell(record, None),
         ]
-        rows.append(f"<tr>{''.join(cells)}</tr>")
-    return (
-        f'<table id="videos" class="sortable"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
-    )
+        for record in records
+    ]
 
 
-def totals(records: list[dict[str, Any]], run: Record | None) -> str:
+def totals(records: list[dict[str, Any]], run: Record | None) -> list[Card]:
     ok = [r for r in records if is_ok(r)]
     signs = {(r["signer"], r["split"], r["sign"]) for r in records}
     written = {(r["signer"], r["split"], r["sign"]) for r in ok}
-    items = [
-        ("signs", f"{len(signs)}", f"{len(written)} with keypoints"),
-        ("videos", f"{len(records)}", f"{len(ok)} ok, {len(records) - len(ok)} failed"),
-        ("frames", f"{sum(r.get('frames', 0) for r in records)}",
-         f"{sum(r.get('unreadable_frames', 0) for r in records)} unreadable"),
-    ]  # fmt: skip
+    cards = [
+        Card("signs", f"{len(signs)}", f"{len(written)} with keypoints"),
+        Card("videos", f"{len(records)}", f"{len(ok)} ok, {len(records) - len(ok)} failed"),
+        Card(
+            "frames",
+            f"{sum(r.get('frames', 0) for r in records)}",
+            f"{sum(r.get('unreadable_frames', 0) for r in records)} unreadable",
+        ),
+    ]
     for part in L.PART_NAMES:
         mean = float(np.mean([r["coverage"].get(part, 0.0) for r in ok])) if ok else 0.0
-        items.append((PART_LABELS[part], percent(mean), "of frames, mean over ok videos"))
+        cards.append(Card(PART_LABELS[part], percent(mean), "of frames, mean over ok videos"))
     if run and "seconds" in run:
-        items.append(("last run", f"{run['seconds']} s", f"finished {run.get('finished', '?')}"))
-    cards = "".join(
-        f'<div class="card"><div class="label">{esc(label)}</div>'
-        f'<div class="value">{esc(value)}</div><div class="note">{esc(note)}</div></div>'
-        for label, value, note in items
-    )
-    return f'<div class="cards" id="totals">{cards}</div>'
+        cards.append(
+            Card("last run", f"{run['seconds']} s", f"finished {run.get('finished', '?')}")
+        )
+    return cards
 
 
-def worst_section(inputs: ReportInputs) -> str:
+def worst_section(inputs: ReportInputs) -> list[WorstVideo]:
+    """The worst ok videos with their previews; empty when no video was processed."""
     entries = []
     for i in worst_videos(inputs.records, inputs.worst):
         record = inputs.records[i]
-        name = f"{sign_label(record)} {record['video']}"
         found = ", ".join(
             f"{PART_LABELS[p]} {percent(record['coverage'].get(p, 0.0))}" for p in L.PART_NAMES
         )
-        picture = (
-            f'<img src="{data_uri(inputs.thumbnails[i])}" alt="keypoints of {esc(name)}">'
-            if i in inputs.thumbnails
-            else '<p class="note">no preview could be drawn</p>'
-        )
-        entries.append(
-            f'<figure class="worst"><figcaption><b>{esc(name)}</b> '
-            f"<span>{esc(found)}</span></figcaption>{picture}</figure>"
-        )
-    if not entries:
-        return "<p>No video was processed successfully.</p>"
-    return "".join(entries)
+        picture = data_uri(inputs.thumbnails[i]) if i in inputs.thumbnails else None
+        entries.append(WorstVideo(f"{sign_label(record)} {record['video']}", found, picture))
+    return entries
 
 
-def failed_section(records: list[dict[str, Any]]) -> str:
-    failed = [r for r in records if not is_ok(r)]
-    if not failed:
-        return "<p>No video failed.</p>"
-    rows = []
-    for record in failed:
+def failed_section(records: list[dict[str, Any]]) -> list[FailedVideo]:
+    """The failed videos, each with its first few problems so that a long list stays short."""
+    failed = []
+    for record in records:
+        if is_ok(record):
+            continue
         problems = list(record.get("problems") or [])
         shown = "; ".join(problems[:LISTED_PROBLEMS])
         if len(problems) > LISTED_PROBLEMS:
             shown += f"; and {len(problems) - LISTED_PROBLEMS} more"
-        rows.append(
-            f"<tr><td>{esc(sign_label(record))}</td><td>{esc(record['video'])}</td>"
-            f"<td>{esc(record.get('reason') or 'unknown')}</td>"
-            f'<td class="path">{esc(record.get("source", ""))}</td><td>{esc(shown)}</td></tr>'
+        failed.append(
+            FailedVideo(
+                sign=sign_label(record),
+                video=str(record["video"]),
+                reason=str(record.get("reason") or "unknown"),
+                source=str(record.get("source", "")),
+                problems=shown,
+            )
         )
-    return (
-        '<table id="failed"><thead><tr><th>sign</th><th>video</th><th>reason</th>'
-        f"<th>source</th><th>problems</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    )
+    return failed
 
 
-def _value(value: Any) -> str:
+def _tree(value: Any) -> Tree:
     if isinstance(value, dict):
-        if not value:
-            return "—"
-        rows = "".join(f"<tr><th>{esc(k)}</th><td>{_value(v)}</td></tr>" for k, v in value.items())
-        return f'<table class="kv">{rows}</table>'
+        return {str(k): _tree(v) for k, v in value.items()} if value else "—"
     if isinstance(value, str):
-        return esc(value)
-    return esc(json.dumps(value))
+        return value
+    return json.dumps(value)
 
 
 # run.json's fields in the order a reader wants them; others follow in their own order.
-PROVENANCE_ORDER = ("started", "finished", "seconds", "signs_selected", "output", "counters",
-                    "versions", "backend", "options")  # fmt: skip
+PROVENANCE_ORDER = (
+    "started",
+    "finished",
+    "seconds",
+    "signs_selected",
+    "output",
+    "counters",
+    "versions",
+    "backend",
+    "options",
+)
 
 
-def provenance(run: Record | None) -> str:
+def provenance(run: Record | None) -> Tree | None:
+    """run.json as nested tables, its best-known fields first; None when there is none."""
     if run is None:
-        return "<p>No run.json: no run has finished writing to this output root.</p>"
+        return None
     ordered = {key: run[key] for key in PROVENANCE_ORDER if key in run}
     ordered.update((key, value) for key, value in run.items() if key not in ordered)
-    return f'<div id="provenance">{_value(ordered)}</div>'
+    return _tree(ordered)
 
 
-STYLE = """
-body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; background: #fafafa; }
-h1 { margin-bottom: 0; } h2 { margin-top: 32px; border-bottom: 1px solid #ccc; }
-.sub { color: #666; margin-top: 4px; word-break: break-all; }
-.cards { display: flex; flex-wrap: wrap; gap: 12px; }
-.card { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 8px 14px; }
-.card .label { color: #666; } .card .value { font-size: 22px; font-weight: 600; }
-.card .note { color: #888; font-size: 12px; }
-table { border-collapse: collapse; background: #fff; }
-th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
-#videos td[data-value] { white-space: nowrap; }
-table.sortable th { cursor: pointer; user-select: none; background: #eee; }
-table.sortable th[aria-sort=ascending]::after { content: " \\25B2"; }
-table.sortable th[aria-sort=descending]::after { content: " \\25BC"; }
-td.low { background: #fde2d8; } td.failed, td.na { color: #b00; }
-td.path { font-family: monospace; font-size: 12px; word-break: break-all; }
-table.kv { margin: 0; } table.kv th { background: #f4f4f4; font-weight: normal; color: #555; }
-.worst { display: inline-block; margin: 0 12px 16px 0; vertical-align: top; }
-.worst img { display: block; max-width: 100%; border: 1px solid #ccc; }
-.worst figcaption span { color: #666; margin-left: 6px; }
-img.histograms { max-width: 100%; }
-"""
-
-# Sorts a table by the clicked column (data-type on the th: number or text), using each
-# cell's data-value; clicking again reverses.
-SCRIPT = """
-document.querySelectorAll("table.sortable").forEach(function (table) {
-  var headers = Array.prototype.slice.call(table.tHead.rows[0].cells);
-  headers.forEach(function (th, column) {
-    th.addEventListener("click", function () {
-      var ascending = th.getAttribute("aria-sort") !== "ascending";
-      headers.forEach(function (h) { h.removeAttribute("aria-sort"); });
-      th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-      var numeric = th.dataset.type === "number";
-      var body = table.tBodies[0];
-      var rows = Array.prototype.slice.call(body.rows);
-      rows.sort(function (a, b) {
-        var x = a.cells[column].dataset.value, y = b.cells[column].dataset.value;
-        var order = numeric ? parseFloat(x) - parseFloat(y) : x.localeCompare(y);
-        return ascending ? order : -order;
-      });
-      rows.forEach(function (row) { body.appendChild(row); });
-    });
-  });
-});
-"""
-
-POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+@functools.cache
+def environment() -> jinja2.Environment:
+    """Built once: parsing and compiling the template is the slow part of rendering it."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("pipeline.drawing", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def render_report(inputs: ReportInputs) -> str:
     records = inputs.records
-    title = f"signkps report: {inputs.output_root}"
-    histograms = data_uri(coverage_histograms(records))
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{POLICY}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>{esc(title)}</title>
-<style>{STYLE}</style>
-</head>
-<body>
-<h1>signkps report</h1>
-<p class="sub">{esc(inputs.output_root)} &middot; made {esc(inputs.generated)}</p>
-<h2>Totals</h2>
-{totals(records, inputs.run)}
-<h2>Coverage per part</h2>
-<img class="histograms" src="{histograms}" alt="histograms of coverage per part">
-<h2>Worst videos</h2>
-<p class="sub">Up to {inputs.worst} ok videos with the least mean coverage, worst first.</p>
-{worst_section(inputs)}
-<h2>Failed videos</h2>
-{failed_section(records)}
-<h2>All videos</h2>
-<p class="sub">Click a column's header to sort by it; click again to reverse.</p>
-{videos_table(records)}
-<h2>Provenance</h2>
-{provenance(inputs.run)}
-<script>{SCRIPT}</script>
-</body>
-</html>
-"""
+    return (
+        environment()
+        .get_template(TEMPLATE)
+        .render(
+            output_root=inputs.output_root,
+            generated=inputs.generated,
+            worst=inputs.worst,
+            totals=totals(records, inputs.run),
+            histograms=data_uri(coverage_histograms(records)),
+            worst_videos=worst_section(inputs),
+            failed=failed_section(records),
+            columns=COLUMNS,
+            rows=video_rows(records),
+            provenance=provenance(inputs.run),
+        )
+    )
