@@ -1,6 +1,6 @@
 """Frame sources: a video is a folder of image frames or a single video file.
 
-Reading goes through an injected ``open_file`` callable (Beam's ``FileSystems.open`` in
+Reading goes through an injected ``open_file`` callable (Beam's FileSystems in
 the pipeline, the built-in ``open`` in tests), so that a local folder and a gs:// bucket
 take the same code path and this module stays free of Beam. Frames are decoded one at a
 time and handed out as RGB, so memory does not grow with the length of a video.
@@ -49,7 +49,7 @@ OpenFile = Callable[[str], BinaryIO]
 
 
 # One decoding thread per video: workers already run one per core, and FFmpeg's frame
-# threads only add hand-offs (0.47 -> 0.29 ms of CPU per 640x360 MPEG-4 frame here).
+# threads only add hand-offs (benchmarks/RESULTS.md).
 DECODER_PARAMS = [cv2.CAP_PROP_N_THREADS, 1]
 
 

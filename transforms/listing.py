@@ -104,8 +104,10 @@ class ListSignVideosDoFn(beam.DoFn):
             metrics.STRAY_FILES.inc(len(listing.stray_files))
             logger.warning(
                 "%s: ignored %d files that are neither videos nor frame folders: %s",
-                folder, len(listing.stray_files), ", ".join(listing.stray_files[:5]),
-            )  # fmt: skip
+                folder,
+                len(listing.stray_files),
+                ", ".join(listing.stray_files[:5]),
+            )
         if not listing.videos:
             metrics.SIGNS_MISSING.inc()
             logger.warning("%s: %s; sign %s not written", folder, reason, key.label)

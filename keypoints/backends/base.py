@@ -34,9 +34,8 @@ def graph_threads_per_worker(workers: int, cores: int | None = None) -> int:
     """BackendConfig.graph_threads for ``workers`` processes sharing a machine's cores.
 
     With every core holding a worker process, one thread per graph costs less CPU per
-    frame than MediaPipe's default of one per core (raw Holistic workers +2.2% frames per
-    second; a tie within the pipeline, benchmarks/RESULTS.md); with fewer workers than
-    cores, each graph gets the cores left to it.
+    frame than MediaPipe's default of one per core (benchmarks/RESULTS.md, "The gap to
+    pose-format, closed"); with fewer workers than cores, each graph gets the cores left.
     """
     return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
 

@@ -4,14 +4,15 @@ Holistic crops each hand around the pose's wrist, so its left/right hand slots a
 already the signer's own hands and need no reassignment.
 
 Fresh tracking state per video, cheaply. Restarting the graph (``Holistic.reset()``)
-rebuilds every TFLite interpreter on the next frame: 70-85 ms of CPU per video. A blank
+rebuilds every TFLite interpreter on the next frame, a cost paid on every video. A blank
 frame instead finds no pose, and with no pose every tracking loop and landmark filter in
 the graph starts over on the next frame, with one exception: the low-pass filter that
 smooths the pose's visibility scores is only invoked on frames that have a pose, so it
 keeps the previous video's values (up to 0.8 apart on the shared footage). Here that
 filter is set to pass the raw scores through (alpha 1), and the same filter runs in
 Python (PoseVisibilityFilter), reset for every video. The result is bit-identical to a
-new Holistic instance per video (tests/test_holistic.py) for ~30 ms of CPU per video.
+new Holistic instance per video (tests/test_holistic.py), for a fraction of a restart's
+cost (benchmarks/RESULTS.md, "Where the time and memory went").
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ def _holistic(graph_threads: int) -> tuple[Any, float]:
 
             The same packets on the same clock, without what ``process()`` adds each frame
             and the backend discards (a new namedtuple class, the pose's world landmarks, a
-            cleared field on every pose landmark): about 0.5 ms of the 47 a frame takes.
+            cleared field on every pose landmark); benchmarks/RESULTS.md has what it saves.
             """
             self._graph_outputs.clear()
             self._simulated_timestamp += _FRAME_INTERVAL_US

@@ -91,8 +91,15 @@ def draw_bones(
     fixed = _fixed(pixels)
     for a, b in bones:
         pa, pb = fixed[a], fixed[b]
-        cv2.line(canvas, (int(pa[0]), int(pa[1])), (int(pb[0]), int(pb[1])), colour,
-                 thickness, cv2.LINE_AA, _SHIFT)  # fmt: skip
+        cv2.line(
+            canvas,
+            (int(pa[0]), int(pa[1])),
+            (int(pb[0]), int(pb[1])),
+            colour,
+            thickness,
+            cv2.LINE_AA,
+            _SHIFT,
+        )
     for x, y in fixed[rows] if radius > 0 else ():
         cv2.circle(canvas, (int(x), int(y)), radius << _SHIFT, colour, -1, cv2.LINE_AA, _SHIFT)
 

@@ -73,8 +73,10 @@ def _tail(text: str, lines: int = 15) -> str:
 def _run(argv: list[str], what: str) -> None:
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise FetchError(f"{what} failed ({argv[0]} exited {done.returncode}):\n"
-                         + _tail(done.stdout + done.stderr))  # fmt: skip
+        raise FetchError(
+            f"{what} failed ({argv[0]} exited {done.returncode}):\n"
+            + _tail(done.stdout + done.stderr)
+        )
 
 
 def flink_home(announce: Announce = _to_stderr) -> Path:

@@ -145,8 +145,12 @@ def local_cluster(workdir: Path, slots: int = DEFAULT_SLOTS) -> Iterator[LocalCl
                 ("Flink TaskManager", "taskmanager.sh", workdir / "logs" / "taskmanager.out"),
             )
         )
-        wait_until(services, lambda: _slots_ready(master, slots), STARTUP_SECONDS,
-                   f"{slots} task slots ready at {master}")  # fmt: skip
+        wait_until(
+            services,
+            lambda: _slots_ready(master, slots),
+            STARTUP_SECONDS,
+            f"{slots} task slots ready at {master}",
+        )
         logger.info("Flink %s cluster up at %s with %d slots", FLINK_VERSION, master, slots)
         yield LocalCluster(master, services)
 
@@ -268,8 +272,12 @@ def _parser() -> CommandParser:
         metavar="HOST:PORT",
         help="worker pools already running beside every TaskManager (default: start one here)",
     )
-    parser.add_argument("--slots", type=int, default=DEFAULT_SLOTS,
-                        help="task slots of --local_cluster (default: %(default)s)")  # fmt: skip
+    parser.add_argument(
+        "--slots",
+        type=int,
+        default=DEFAULT_SLOTS,
+        help="task slots of --local_cluster (default: %(default)s)",
+    )
     parser.add_argument("--workdir", help="logs and Flink's temporary files (default: a new one)")
     return parser
 
@@ -307,5 +315,7 @@ def main(argv: list[str]) -> int:
         print(f"signkps: {e}", file=sys.stderr)
         return 1
     finally:
-        print(f"signkps: logs of Flink, the job server and the worker pool: {workdir / 'logs'}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"signkps: logs of Flink, the job server and the worker pool: {workdir / 'logs'}",
+            file=sys.stderr,
+        )

@@ -90,8 +90,9 @@ def is_adjusted(
     if run is not None:
         return bool(run.get("options", {}).get("adjusted", False))
     guess = preview.looks_adjusted(points)
-    logger.warning("no run.json beside the npz: guessing %s coordinates",
-                   "adjusted" if guess else "image")  # fmt: skip
+    logger.warning(
+        "no run.json beside the npz: guessing %s coordinates", "adjusted" if guess else "image"
+    )
     return guess
 
 
