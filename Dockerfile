@@ -28,7 +28,7 @@ COPY pipeline/ pipeline/
 RUN pip install --no-cache-dir --constraint constraints.txt ".[dataflow]" setuptools wheel \
  && pip uninstall --yes opencv-contrib-python \
  && pip install --no-cache-dir --no-deps --constraint constraints.txt opencv-contrib-python-headless \
- && python -c "import cv2, mediapipe, apache_beam.io.gcp.gcsfilesystem, pipeline.graph"
+ && python -c "import cv2, mediapipe, apache_beam.io.gcp.gcsfilesystem, pipeline.job.graph"
 
 # 4. The `tasks` backend's model files, downloaded from their official URLs and checked
 #    against the sha256 pinned in keypoints/models.py, into the cache workers look in: a
