@@ -30,20 +30,27 @@ class Command:
     main: Callable[[list[str]], int]
 
 
-def _run(argv: list[str]) -> int:
+def _pipeline_help(prog: str, argv: list[str], description: str) -> None:
+    """``--help`` of the commands that run the pipeline: its options, then Beam's are passed on."""
     from pipeline.job.options import SignKpsOptions
+
+    if {"-h", "--help"} & set(argv):
+        parser = CommandParser(prog=prog, description=description)
+        SignKpsOptions._add_argparse_args(parser)
+        parser.parse_known_args(argv)
+
+
+def _run(argv: list[str]) -> int:
     from pipeline.job.run import run_and_report
     from pipeline.local.progress import watch_local_run
 
-    if {"-h", "--help"} & set(argv):
-        parser = CommandParser(
-            prog="signkps run",
-            description="Run the pipeline on the runner Beam's options name (--runner; the "
-            "DirectRunner by default). Beam's own options (--runner, --project, --region, "
-            "--temp_location, --setup_file, ...) are passed on to it.",
-        )
-        SignKpsOptions._add_argparse_args(parser)
-        parser.parse_args(argv)
+    _pipeline_help(
+        "signkps run",
+        argv,
+        "Run the pipeline on the runner Beam's options name (--runner; the DirectRunner by "
+        "default). Beam's own options (--runner, --project, --region, --temp_location, "
+        "--setup_file, ...) are passed on to it.",
+    )
     return run_and_report(argv, watch_local_run)
 
 
@@ -54,8 +61,12 @@ def _local(argv: list[str]) -> int:
 
     if "--demo" in argv:
         return _demo([a for a in argv if a != "--demo"])
-    if {"-h", "--help"} & set(argv):
-        return _run(argv)
+    _pipeline_help(
+        "signkps local",
+        argv,
+        "Run the pipeline on this machine: the DirectRunner, one worker process per core "
+        "(--direct_num_workers), --demo for a tiny corpus. Beam's options are passed on.",
+    )
     return run_and_report(local_args(argv), watch_local_run)
 
 
