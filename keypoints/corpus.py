@@ -119,16 +119,20 @@ def group_videos(
     ``unlistable`` the folders whose contents could not be listed, with the reason. A frame
     folder's video name is the folder's name, a video file's its file name without
     extension. A folder without image files is still a video, one that has no frames.
+    Hidden entries (a ``.`` prefix: ``.DS_Store``, macOS's AppleDouble ``._*`` files) are
+    no part of the corpus, at either level, and are left out without a word.
 
     Two entries that give one video name (``a/`` and ``a.mp4``, ``a.mp4`` and ``a.avi``)
     would have to share one key of the npz; which of them the user meant cannot be known,
     so both become videos with a ``problem`` that names them all, and neither is written.
     """
     prefix = folder.rstrip("/") + "/"
-    frames: dict[str, list[str]] = {basename(p): [] for p in folders}
+    frames: dict[str, list[str]] = {basename(p): [] for p in folders if not _hidden(p)}
     ignored: dict[str, list[str]] = {}
     for path in nested_files:
         name = path[len(prefix) :].split("/", 1)[0]
+        if _hidden(name) or _hidden(path):
+            continue
         frames.setdefault(name, [])
         if extension(path) in IMAGE_EXTENSIONS:
             frames[name].append(path)
@@ -150,7 +154,7 @@ def group_videos(
     stray = []
     for path in entries:
         name, ext = basename(path), extension(path)
-        if name in frames:
+        if name in frames or _hidden(name):
             continue
         if ext in VIDEO_EXTENSIONS:
             videos.append(VideoSource(name[: -len(ext)], path, False, (path,)))
@@ -158,6 +162,10 @@ def group_videos(
             stray.append(path)
     videos = natsorted(_refuse_clashes(videos), key=lambda v: (v.name, v.location))
     return SignListing(videos, sorted(stray))
+
+
+def _hidden(path: str) -> bool:
+    return basename(path).startswith(".")
 
 
 def _unlistable_problem(reason: str | None) -> str | None:

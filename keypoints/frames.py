@@ -15,6 +15,7 @@ header before it is decoded (MAX_FRAME_PIXELS).
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import shutil
@@ -117,6 +118,11 @@ def special_file_problem(path: str) -> str | None:
     if not os.path.lexists(path):
         return None  # a URL, or gone since the listing: opening it will say which
     if not os.path.exists(path):
+        try:
+            os.stat(path)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return f"symbolic link loop ({e.strerror})"
         return "broken symbolic link"
     mode = os.stat(path).st_mode
     if stat.S_ISDIR(mode):

@@ -49,7 +49,11 @@ def _list_local_folder(folder: str) -> Listing:
     with os.scandir(folder) as found:
         for entry in found:
             path = join(folder, entry.name)
-            if not entry.is_dir():  # follows symbolic links, as a reader would
+            try:
+                is_folder = entry.is_dir()  # follows symbolic links, as a reader would
+            except OSError:  # a link loop: an entry of its own, which reading names
+                is_folder = False
+            if not is_folder:
                 entries.append(path)
                 continue
             folders.append(path)
