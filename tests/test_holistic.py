@@ -118,13 +118,17 @@ def test_graph_threads_size_the_default_executor_and_leave_named_ones_alone():
 
 
 def threads_started_by(build):
-    """How many threads a new backend adds to this process once it has run a frame."""
-    before = len(os.listdir("/proc/self/task"))
+    """How many threads a new backend adds to this process once it has run a frame.
+
+    Counted as thread ids that were not there before, so that a thread of an earlier test
+    ending meanwhile does not hide one the backend started.
+    """
+    before = set(os.listdir("/proc/self/task"))
     backend = build()
     try:
         backend.start_video()
         backend.process(BLANK_FRAME, 0)
-        return len(os.listdir("/proc/self/task")) - before
+        return len(set(os.listdir("/proc/self/task")) - before)
     finally:
         backend.close()
 
