@@ -11,17 +11,12 @@ import gc
 import logging
 import os
 import sys
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
+from pipeline import PYTHON_VERSION_WARNING
 from pipeline.usage import CommandParser, UsageError
-
-# google-api-core (Dataflow's client libraries) warns on import that Python 3.11 will leave
-# its support window, in this process and in every worker process it starts: it says
-# nothing about the run. PYTHONWARNINGS carries the filter to the workers.
-PYTHON_VERSION_WARNING = "ignore:You are using a Python version:FutureWarning"
 
 
 @dataclass(frozen=True)
@@ -132,20 +127,23 @@ def parser() -> CommandParser:
     return top
 
 
-def _quiet_library_warnings() -> None:
-    warnings.filterwarnings(
-        "ignore", message="You are using a Python version", category=FutureWarning
-    )
+def _quiet_worker_warnings() -> None:
+    """Give worker processes this process's filter of google-api-core's FutureWarning.
+
+    A local runner's workers import Beam before any of this project's code, so only the
+    environment they inherit (PYTHONWARNINGS) reaches them in time.
+    """
+    spec = f"ignore:{PYTHON_VERSION_WARNING}:FutureWarning"
     inherited = os.environ.get("PYTHONWARNINGS")
-    if PYTHON_VERSION_WARNING not in (inherited or "").split(","):
-        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [inherited, PYTHON_VERSION_WARNING]))
+    if spec not in (inherited or "").split(","):
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [inherited, spec]))
 
 
 def main(argv: list[str] | None = None) -> int:
     """The exit status of ``signkps`` with the arguments ``argv`` (default: the process's)."""
     args = sys.argv[1:] if argv is None else list(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    _quiet_library_warnings()
+    _quiet_worker_warnings()
     try:
         chosen, rest = parser().parse_known_args(args[:1])
         return COMMANDS[chosen.command].main(args[1:] + rest)

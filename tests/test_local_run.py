@@ -1,12 +1,18 @@
 """The local run's terminal: progress counting and the stderr filter."""
 
+import contextlib
 import os
 import subprocess
 import sys
 
-from pipeline.local.progress import ProgressMonitor, ProgressState
+import pytest
+
+from keypoints.corpus import SignKey
+from pipeline.job.run import run
+from pipeline.local.launcher import local_args
+from pipeline.local.progress import ProgressMonitor, ProgressState, watch_local_run
 from pipeline.local.quiet import filtered_stderr
-from transforms.progress import ProgressSender
+from transforms.progress import PROGRESS_ENV, ProgressSender
 
 NOISE = (
     "W0000 00:00:1795678667.862574   15491 inference_feedback_manager.cc:114] Feedback manager "
@@ -48,3 +54,29 @@ def test_filter_drops_only_known_noise_also_from_child_processes(capfd):
     err = capfd.readouterr().err
     assert "worker: real problem" in err and "driver: kept" in err
     assert "progress bar line" in err and "Feedback manager" not in err
+
+
+@pytest.mark.slow
+def test_worker_processes_report_progress_through_the_environment_hook(make_corpus, tmp_path,
+                                                                       signer_frames):  # fmt: skip
+    """Events reach the driver from real worker processes, which only inherit the socket's name."""
+    corpus = make_corpus({
+        SignKey("01", "train", 1): {"a": signer_frames[:3], "b": signer_frames[3:5]},
+        SignKey("01", "train", 2): {"c": signer_frames[5:9]},
+    })  # fmt: skip
+    seen: dict[str, ProgressState] = {}
+
+    @contextlib.contextmanager
+    def watch(total_signs):
+        with watch_local_run(total_signs) as monitor:
+            yield monitor
+        seen["state"] = monitor.state
+
+    args = [f"--input_root={corpus}", f"--output_root={tmp_path / 'out'}", "--signers", "01",
+            "--splits", "train", "--selected_signs_to=3"]  # fmt: skip
+    outcome = run(local_args(args, workers=2), watch_local=watch)
+    state = seen["state"]
+    assert (state.total_signs, state.signs_done) == (3, 3)  # sign 3 has no folder: done at once
+    assert (state.videos_total, state.videos_done, state.videos_failed) == (3, 3, 0)
+    assert state.frames == outcome.counters["frames"] == 9
+    assert PROGRESS_ENV not in os.environ  # restored after the run

@@ -15,14 +15,17 @@ STRAY_FILES = Metrics.counter(NAMESPACE, "stray_files")
 VIDEO_ATTEMPTS_FAILED = Metrics.counter(NAMESPACE, "video_attempts_failed")
 
 # Every counter above, in the order the run's record lists them.
-COUNTER_NAMES = (
-    "videos_ok",
-    "videos_failed",
-    "frames",
-    "unreadable_frames",
-    "signs_written",
-    "signs_skipped",
-    "signs_missing",
-    "stray_files",
-    "video_attempts_failed",
+COUNTER_NAMES = tuple(
+    str(counter.metric_name.name)
+    for counter in (
+        VIDEOS_OK,
+        VIDEOS_FAILED,
+        FRAMES,
+        UNREADABLE_FRAMES,
+        SIGNS_WRITTEN,
+        SIGNS_SKIPPED,
+        SIGNS_MISSING,
+        STRAY_FILES,
+        VIDEO_ATTEMPTS_FAILED,
+    )
 )

@@ -36,11 +36,10 @@ def signs_without_output(
 ) -> list[dict[str, Any]]:
     """One entry (sign, folder, reason) per selected sign that was not written."""
     done = written_signs(output_root, output_format)
-    recorded = {
-        record["sign"]: record
-        for path in files.matching(no_videos_pattern(output_root))
-        for record in [files.read_json(path)]
-    }
+    recorded = {}
+    for path in files.matching(no_videos_pattern(output_root)):
+        record = files.read_json(path)
+        recorded[record["sign"]] = record
     missing = []
     for selection in signs:
         key = SignKey.from_selection(selection)
