@@ -46,16 +46,12 @@ class InspectError(UsageError):
 # --- reading a run's output --------------------------------------------------------
 
 
-def _readable(path: str) -> str:
-    if not files.exists(path):
-        raise InspectError(f"{path}: no such file")
-    return path
-
-
 def load_npz(path: str) -> dict[str, npt.NDArray[np.float32]]:
     """Every video's array in a sign's npz, read without pickles."""
+    if not files.exists(path):
+        raise InspectError(f"{path}: no such file")
     try:
-        return files.read_npz_file(_readable(path))
+        return files.read_npz_file(path)
     except OSError as e:  # Beam's BeamIOError included
         raise InspectError(f"{path}: cannot be read ({e})") from e
     except ValueError as e:
