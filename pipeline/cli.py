@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from pipeline import PYTHON_VERSION_WARNING
+from pipeline.local.quiet import quiet_logging
 from pipeline.usage import CommandParser, UsageError
 
 
@@ -143,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     """The exit status of ``signkps`` with the arguments ``argv`` (default: the process's)."""
     args = sys.argv[1:] if argv is None else list(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    quiet_logging()
     _quiet_worker_warnings()
     try:
         chosen, rest = parser().parse_known_args(args[:1])

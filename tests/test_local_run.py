@@ -1,6 +1,8 @@
 """The local run's terminal: progress counting and the stderr filter."""
 
 import contextlib
+import io
+import logging
 import os
 import subprocess
 import sys
@@ -11,7 +13,7 @@ from keypoints.corpus import SignKey
 from pipeline.job.run import run
 from pipeline.local.launcher import local_args
 from pipeline.local.progress import ProgressMonitor, ProgressState, watch_local_run
-from pipeline.local.quiet import filtered_stderr
+from pipeline.local.quiet import KnownNoise, filtered_stderr
 from transforms.progress import PROGRESS_ENV, ProgressSender
 
 NOISE = (
@@ -80,3 +82,28 @@ def test_worker_processes_report_progress_through_the_environment_hook(make_corp
     assert (state.videos_total, state.videos_done, state.videos_failed) == (3, 3, 0)
     assert state.frames == outcome.counters["frames"] == 9
     assert PROGRESS_ENV not in os.environ  # restored after the run
+
+
+def test_interleaved_tflite_lines_of_two_workers_are_noise_too(capfd):
+    with filtered_stderr():
+        os.write(2, b"INFO: INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
+        os.write(2, b"Created TensorFlow Lite XNNPACK delegate for CPU.\nworker: kept\n")
+    err = capfd.readouterr().err
+    assert err == "worker: kept\n"
+
+
+def test_beams_import_time_log_line_is_dropped_and_others_kept():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(KnownNoise())
+    log = logging.getLogger("signkps-test-noise")
+    log.addHandler(handler)
+    try:
+        log.warning(
+            "apitools not found, and bigquery client libraries are not available despite "
+            "the import not raising an ImportError."
+        )
+        log.warning("a real problem")
+    finally:
+        log.removeHandler(handler)
+    assert stream.getvalue() == "a real problem\n"

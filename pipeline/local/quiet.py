@@ -13,6 +13,7 @@ error) is shown.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import sys
@@ -23,7 +24,10 @@ from typing import TextIO
 NOISE = re.compile(
     rb"inference_feedback_manager\.cc:\d+\] Feedback manager requires a model"
     rb"|landmark_projection_calculator\.cc:\d+\] Using NORM_RECT without IMAGE_DIMENSIONS"
-    rb"|^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\."
+    # TFLite writes its "INFO: " prefix and its message separately: two workers starting at
+    # once interleave them ("INFO: INFO: Created ..." and a bare "Created ..."), so this
+    # matches anywhere in a line.
+    rb"|Created TensorFlow Lite XNNPACK delegate for CPU\."
     rb"|^WARNING: All log messages before absl::InitializeLog\(\) is called"
     # Beam worker start-up: the workers cannot parse this project's options, which is
     # expected (they get the values through the DoFns), and warn about optional extras.
@@ -32,6 +36,23 @@ NOISE = re.compile(
     rb"|No semi_persistent_directory found"
     rb"|^INFO:__main__:Logging handler created\."
 )
+
+
+class KnownNoise(logging.Filter):
+    """Drops the log records of NOISE, for a process's own logging (not only a run's fd 2).
+
+    Beam logs "apitools not found ..." through the root logger when it is first imported,
+    in every command, where no other filter applies yet.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not NOISE.search(record.getMessage().encode(errors="replace"))
+
+
+def quiet_logging() -> None:
+    """Add KnownNoise to every handler of the root logger (configure logging first)."""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(KnownNoise())
 
 
 def _forward(read_fd: int, write_fd: int) -> None:
