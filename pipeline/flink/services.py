@@ -17,7 +17,6 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 
 logger = logging.getLogger(__name__)
 
@@ -137,10 +136,5 @@ class Service:
     def __enter__(self) -> Service:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:  # the same on success and on an error
         self.stop()

@@ -17,7 +17,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from types import TracebackType
 from typing import Any, TextIO
 
 from tqdm import tqdm
@@ -126,12 +125,7 @@ class ProgressMonitor:
         bar.set_postfix_str(state.describe(), refresh=False)
         bar.refresh()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:  # the same on success and on an error
         # Every worker has exited, so its datagrams are already queued on the socket, in
         # order: a stop datagram sent now is read after all of them, and at once.
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as stopper:
