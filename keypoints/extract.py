@@ -54,6 +54,7 @@ class VideoReport:
     hand_label_disagreements: int | None = None
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    reused: bool = False  # taken from an earlier run's record, not extracted again
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

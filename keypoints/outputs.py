@@ -10,8 +10,10 @@ agree::
     {root}/_reports/videos/{signer}-{split}/{sign:04d}.jsonl  one sign's video records
     {root}/_reports/videos.jsonl                              every video's record
     {root}/_reports/run.json                                  the last run's provenance
-    {root}/_staging/{signer}-{split}/{sign:04d}/{digest}.npy  a video waiting for its sign
-    {root}/_staging/_no_videos/{signer}-{split}/{sign:04d}.json  why a sign has no videos
+    {root}/_staging/{signer}-{split}/{sign:04d}/_videos.json  the sign's videos, as listed
+    {root}/_staging/{signer}-{split}/{sign:04d}/{digest}.npy  a video's keypoints, recorded
+    {root}/_staging/{signer}-{split}/{sign:04d}/{digest}.json its record (report, signature)
+    {root}/_staging/{signer}-{split}/{sign:04d}/_no_videos.json why a sign has no videos
     {folder}/.{name}.{unique}.tmp                             a write not yet renamed
 
 A sign's label (``01-train/0001``, :attr:`SignKey.label`) is also its path below the root.
@@ -34,7 +36,7 @@ TEMP_SUFFIX = ".tmp"
 NPZ_SUFFIX = ".npz"
 POSE_SUFFIX = ".pose"
 REPORT_SUFFIX = ".jsonl"
-_NO_VIDEOS = "_no_videos"  # not a {signer}-{split} name: no sign stages there
+_NO_VIDEOS = "_no_videos.json"
 
 
 def npz_path(output_root: str, key: SignKey) -> str:
@@ -105,19 +107,42 @@ def staging_folder(output_root: str) -> str:
     return join(output_root, STAGING_DIR)
 
 
+def staged_sign_folder(output_root: str, key: SignKey) -> str:
+    """Everything recorded of one sign until its files are written."""
+    return join(output_root, STAGING_DIR, key.label)
+
+
+def sign_manifest_path(output_root: str, key: SignKey) -> str:
+    """The sign's videos as the listing found them; gone once the sign is written."""
+    return join(staged_sign_folder(output_root, key), "_videos.json")
+
+
+def _video_digest(video_location: str) -> str:
+    return hashlib.sha256(video_location.encode()).hexdigest()[:20]
+
+
 def staging_path(output_root: str, key: SignKey, video_location: str) -> str:
     """Where one video's array waits for its sign's npz; unique per source video."""
-    digest = hashlib.sha256(video_location.encode()).hexdigest()[:20]
-    return join(output_root, STAGING_DIR, key.label, f"{digest}.npy")
+    return join(staged_sign_folder(output_root, key), f"{_video_digest(video_location)}.npy")
+
+
+def video_record_path(output_root: str, key: SignKey, video_location: str) -> str:
+    """One video's durable record: written after its array, so it commits both."""
+    return join(staged_sign_folder(output_root, key), f"{_video_digest(video_location)}.json")
+
+
+def video_records_pattern(output_root: str) -> str:
+    """Every video record of the staging area."""
+    return join(output_root, STAGING_DIR, "*", "*", "[0-9a-f]*.json")  # not the _ files
 
 
 def no_videos_path(output_root: str, key: SignKey) -> str:
     """Where the listing records why a sign has no videos, for the run's summary."""
-    return join(output_root, STAGING_DIR, _NO_VIDEOS, key.label + ".json")
+    return join(staged_sign_folder(output_root, key), _NO_VIDEOS)
 
 
 def no_videos_pattern(output_root: str) -> str:
-    return join(output_root, STAGING_DIR, _NO_VIDEOS, "*", "*.json")
+    return join(output_root, STAGING_DIR, "*", "*", _NO_VIDEOS)
 
 
 def temp_path(final: str) -> str:

@@ -31,7 +31,7 @@ def test_sink_skips_done_signs_and_listing_expands_the_rest(
             | beam.Create([(1, "01", "train"), (2, "01", "train"), (3, "01", "train")])
             | WriteSignNpz.skip_written(str(output))
             | ListSignVideos(str(corpus), "{signer}/{signer}/{split}/{sign:04d}", str(output))
-            | beam.MapTuple(lambda key, v: (key.label, v.name, v.is_folder, len(v.frame_paths)))
+            | beam.MapTuple(lambda key, v, _: (key.label, v.name, v.is_folder, len(v.frame_paths)))
         )
         assert_that(
             videos, equal_to([("01-train/0002", "b", True, 3), ("01-train/0002", "c", False, 1)])

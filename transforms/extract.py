@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import apache_beam as beam
 from apache_beam.pvalue import PCollection
 
-from keypoints.backends import Backend, BackendConfig, create_backend
+from keypoints.backends import Backend, BackendConfig, backend_settings, create_backend
 from keypoints.corpus import SignKey
 from keypoints.extract import ExtractionSettings, VideoKeypoints, extract_video, failed_video
 from keypoints.frames import VideoSource
@@ -17,7 +17,15 @@ from transforms import metrics
 from transforms.files import open_for_reading
 from transforms.listing import VideoWork
 from transforms.progress import ProgressSender
-from transforms.staging import StagedResult, stage_video
+from transforms.staging import (
+    StagedResult,
+    WriteSign,
+    complete_sign,
+    record_video,
+    recorded_video,
+    run_signature,
+    video_signature,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +40,11 @@ class ExtractKeypointsDoFn(beam.DoFn):
     """Builds the backend once per DoFn instance, then extracts one video per element.
 
     The backend's model files are resolved (fetched, verified) in ``setup()``, on the worker.
-    Each video's array is staged under ``output_root`` and its record emitted
-    (transforms.staging): keypoints never travel as elements.
+    Each video is recorded durably under ``output_root`` and its record emitted
+    (transforms.staging): keypoints never travel as elements. A video already recorded,
+    by an earlier run that did not finish, from the same input and settings, is reused
+    unless ``reuse`` is off (``--overwrite``). The worker that records a sign's last video
+    writes the sign with ``write_sign``, the sink's own writer.
     """
 
     def __init__(
@@ -41,34 +52,60 @@ class ExtractKeypointsDoFn(beam.DoFn):
         output_root: str,
         backend: str,
         settings: ExtractionSettings,
+        write_sign: WriteSign,
+        run_id: str,
         backend_config: BackendConfig | None = None,
+        reuse: bool = True,
     ) -> None:
         self._output_root = output_root
         self._backend_name = backend
         self._backend_config = backend_config or BackendConfig()
         self._settings = settings
+        self._write_sign = write_sign
+        self._reuse = reuse
+        self._run_id = run_id
+        self._stopping = False
         self._backend: Backend | None = None
+        self._run_signature = ""
         self._progress = ProgressSender()
 
     def setup(self) -> None:
+        self._run_signature = run_signature(
+            self._backend_name,
+            backend_settings(self._backend_name, self._backend_config),
+            self._settings,
+        )
         self._backend = create_backend(
             self._backend_name, self._backend_config, open_file=open_for_reading
         )
 
     def process(self, element: VideoWork) -> Iterator[StagedResult]:
-        key, source = element
-        result = self._extract(key, source)
-        report = result.report
-        (metrics.VIDEOS_OK if result.ok else metrics.VIDEOS_FAILED).inc()
+        key, source, source_sig = element
+        signature = video_signature(source_sig, self._run_signature)
+        root, run_id = self._output_root, self._run_id
+        staged = None
+        if self._reuse:  # a record of this run's too: a retried bundle's
+            staged = recorded_video(root, key, source.location, signature, run_id)
+        if staged is None:
+            result = self._extract(key, source)
+            if self._stopping:
+                # The worker is being shut down (an interrupted run) and its backend was
+                # closed under this video: its numbers cannot be trusted, so nothing is
+                # recorded, and the next run extracts the video again.
+                raise RuntimeError(f"{key.label} {source.name}: worker stopped mid-video")
+            staged = record_video(root, key, result, signature, run_id)
+        (metrics.VIDEOS_REUSED if staged.report.reused else metrics.VIDEOS_EXTRACTED).inc()
+        report, ok = staged.report, staged.array_path is not None
+        (metrics.VIDEOS_OK if ok else metrics.VIDEOS_FAILED).inc()
         metrics.FRAMES.inc(report.frames)
         metrics.UNREADABLE_FRAMES.inc(report.unreadable_frames)
         self._progress.send(
-            event="video",
-            sign=key.label,
-            frames=report.frames,
-            ok=result.ok,
+            event="video", sign=key.label, frames=report.frames, ok=ok, reused=report.reused
         )
-        yield stage_video(self._output_root, key, result)
+        if complete_sign(root, key, self._run_signature, run_id, self._write_sign):
+            metrics.SIGNS_WRITTEN.inc()
+            self._progress.send(event="written", sign=key.label)
+        yield key, staged
 
     def _extract(self, key: SignKey, source: VideoSource) -> VideoKeypoints:
         """The video's keypoints; a backend that raises is replaced and the video redone.
@@ -108,6 +145,7 @@ class ExtractKeypointsDoFn(beam.DoFn):
                 logger.warning("closing a failed %s backend raised", self._backend_name)
 
     def teardown(self) -> None:
+        self._stopping = True  # first: a video being extracted meanwhile is not recorded
         self._close_backend()
         self._progress.close()
         # The worker process usually exits next, and Python's last garbage collection of a
@@ -122,15 +160,9 @@ class ExtractKeypointsDoFn(beam.DoFn):
 class ExtractKeypoints(beam.PTransform[PCollection[VideoWork], PCollection[StagedResult]]):
     """One element per video in; per video, its staged record (report, array path) out."""
 
-    def __init__(
-        self,
-        output_root: str,
-        backend: str,
-        settings: ExtractionSettings,
-        backend_config: BackendConfig | None = None,
-    ) -> None:
+    def __init__(self, extractor: ExtractKeypointsDoFn) -> None:
         super().__init__()
-        self._dofn = ExtractKeypointsDoFn(output_root, backend, settings, backend_config)
+        self._dofn = extractor
 
     def expand(self, videos: PCollection[VideoWork]) -> PCollection[StagedResult]:
         staged: PCollection[StagedResult] = videos | "Extract" >> beam.ParDo(

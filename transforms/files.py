@@ -8,6 +8,7 @@ list, delete. Paths come from ``keypoints.outputs`` and ``keypoints.corpus``.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -76,6 +77,22 @@ def write_atomically(final: str, data: bytes | Callable[[BinaryIO], None]) -> No
 
 def exists(path: str) -> bool:
     return bool(FileSystems.exists(path))
+
+
+def signature(path: str) -> tuple[int, float] | None:
+    """A file's size and modification time, or None when it cannot be looked at.
+
+    What a durable record remembers of its input (transforms.staging): a file edited,
+    replaced or touched since has another signature.
+    """
+    try:
+        if is_local(path):
+            found = os.stat(path)
+            return found.st_size, found.st_mtime
+        (meta,) = FileSystems.match([path])[0].metadata_list
+        return int(meta.size_in_bytes), float(meta.last_updated_in_seconds)
+    except (OSError, ValueError):  # Beam's BeamIOError is an OSError too
+        return None
 
 
 def is_local(path: str) -> bool:

@@ -15,10 +15,12 @@ from keypoints.frames import VideoSource, basename
 from keypoints.outputs import no_videos_path
 from transforms import files, metrics
 from transforms.progress import ProgressSender
+from transforms.staging import source_signature, write_manifest
 
 logger = logging.getLogger(__name__)
 
-VideoWork = tuple[SignKey, VideoSource]
+# A video to extract: its sign, where it is, and its source signature (transforms.staging).
+VideoWork = tuple[SignKey, VideoSource, str]
 Listing = tuple[list[str], list[str], list[str], dict[str, str]]
 
 
@@ -88,10 +90,12 @@ def list_sign(folder: str) -> tuple[SignListing, str]:
 
 
 class ListSignVideosDoFn(beam.DoFn):
-    """(sign_id, signer, split) -> (SignKey, VideoSource) for each of its videos.
+    """(sign_id, signer, split) -> (SignKey, VideoSource, signature) for each of its videos.
 
-    A sign without videos is recorded under the staging area with the reason, for the
-    run's summary (``pipeline.records.accounting``).
+    The sign's manifest is written before any of its videos goes on, so that whoever
+    records its last video can write the sign (transforms.staging). A sign without videos
+    is recorded under the staging area with the reason, for the run's summary
+    (``pipeline.records.accounting``).
     """
 
     def __init__(self, input_root: str, corpus_layout: str, output_root: str) -> None:
@@ -119,9 +123,12 @@ class ListSignVideosDoFn(beam.DoFn):
             files.write_atomically(
                 no_videos_path(self._output_root, key), json.dumps(record).encode()
             )
+        signatures = {video.location: source_signature(video) for video in listing.videos}
+        if listing.videos:
+            write_manifest(self._output_root, key, signatures)
         self._progress.send(event="sign", sign=key.label, videos=len(listing.videos), skipped=False)
         for video in listing.videos:
-            yield key, video
+            yield key, video, signatures[video.location]
 
     def teardown(self) -> None:
         self._progress.close()

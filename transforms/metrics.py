@@ -13,6 +13,9 @@ SIGNS_SKIPPED = Metrics.counter(NAMESPACE, "signs_skipped")
 SIGNS_MISSING = Metrics.counter(NAMESPACE, "signs_missing")
 STRAY_FILES = Metrics.counter(NAMESPACE, "stray_files")
 VIDEO_ATTEMPTS_FAILED = Metrics.counter(NAMESPACE, "video_attempts_failed")
+# Of the videos ok or failed: taken from an interrupted run's records, or extracted now.
+VIDEOS_REUSED = Metrics.counter(NAMESPACE, "videos_reused")
+VIDEOS_EXTRACTED = Metrics.counter(NAMESPACE, "videos_extracted")
 
 # Every counter above, in the order the run's record lists them.
 COUNTER_NAMES = tuple(
@@ -27,5 +30,7 @@ COUNTER_NAMES = tuple(
         SIGNS_MISSING,
         STRAY_FILES,
         VIDEO_ATTEMPTS_FAILED,
+        VIDEOS_REUSED,
+        VIDEOS_EXTRACTED,
     )
 )

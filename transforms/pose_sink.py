@@ -21,7 +21,7 @@ from keypoints.outputs import done_path, pose_path, pose_pattern, sign_report_pa
 from keypoints.pose_file import pose_bytes
 from transforms import metrics
 from transforms.files import delete_if_present, matching, write_atomically
-from transforms.staging import StagedVideo, WriteSignDoFn, WriteSigns, report_lines
+from transforms.staging import StagedVideo, WriteSigns, report_lines
 
 logger = logging.getLogger(__name__)
 
@@ -57,16 +57,16 @@ def video_pose(video: StagedVideo) -> bytes | None:
         return None
 
 
-class _WriteSignPosesDoFn(WriteSignDoFn):
-    def write(self, key: SignKey, videos: list[StagedVideo]) -> None:
-        poses = {v.report.video: video_pose(v) for v in videos}
-        written = {video: data for video, data in poses.items() if data is not None}
-        reports = report_lines(key, (v.report for v in videos))
-        write_sign_poses(self._output_root, key, reports, written)
+def write_staged_poses(output_root: str, key: SignKey, videos: list[StagedVideo]) -> None:
+    """Write one sign's report and a .pose file per video that gave keypoints."""
+    poses = {v.report.video: video_pose(v) for v in videos}
+    written = {video: data for video, data in poses.items() if data is not None}
+    reports = report_lines(key, (v.report for v in videos))
+    write_sign_poses(output_root, key, reports, written)
 
 
 class WriteSignPoses(WriteSigns):
     """A staged record per video in; a folder of .pose files per sign out."""
 
-    writer = _WriteSignPosesDoFn
     output_format = "pose"
+    write_sign = staticmethod(write_staged_poses)

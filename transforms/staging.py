@@ -1,22 +1,34 @@
-"""Gather each sign's videos without moving their keypoints through the pipeline.
+"""The staging area: every video's result, recorded durably, and each sign written when done.
 
-The extraction step stages each video's array as a .npy file as soon as it has it, and
-only small records (the report and that path) become elements: a corpus of keypoints
-(gigabytes for KArSL) never has to fit in a runner's memory (the FnApiRunner groups in
-the driver process) or cross the network twice, and no worker holds a second, pickled
-copy of a long video's array (Beam encodes elements to estimate their size). The sign's
-writer reads the staged arrays back and deletes them once its own files are in place.
+Keypoints never travel as elements. The extraction step records each video as soon as it
+has it, under the output root: its array (a .npy file) and then its record (report and
+signature, a .json file); the record is written last, so a record on disk always has its
+array. Only small records become elements: a corpus of keypoints (gigabytes for KArSL)
+never has to fit in a runner's memory or cross the network twice.
 
-Every sink is a WriteSigns with its own ``writer``; it also says which signs are done
-already (SkipWrittenSigns), since what "done" means is the sink's business.
+Work survives an interruption. A run that dies leaves the records in place, and the next
+run reuses every one whose signature still matches (VideoSignature: the source files'
+sizes and modification times, the backend and its settings, the extraction settings, and
+the versions of this project and MediaPipe) instead of extracting the video again.
+
+Output appears while the run goes. The listing writes each sign's manifest (its videos and
+their source signatures) before any of them is extracted; the worker that records a sign's
+last video finds all of the manifest's records and writes the sign (complete_sign). Two
+workers finishing a sign's last videos at once may both write it: the bytes are
+deterministic and every write is atomic, so the second writes what the first did. The
+group-by-sign at the end only writes what is left over (a sign whose early write did not
+happen) and removes the sign's records once its files are in place.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Iterator
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from importlib import metadata
+from typing import Any, ClassVar
 
 import apache_beam as beam
 import numpy as np
@@ -25,11 +37,23 @@ from apache_beam.pvalue import PCollection
 from natsort import natsorted
 
 from keypoints.corpus import SignKey, SignSelection
-from keypoints.extract import VideoKeypoints, VideoReport
+from keypoints.extract import ExtractionSettings, VideoKeypoints, VideoReport
+from keypoints.frames import VideoSource
 from keypoints.npz import write_npy
-from keypoints.outputs import done_path, staging_path
+from keypoints.outputs import (
+    done_path,
+    sign_manifest_path,
+    staged_sign_folder,
+    staging_path,
+    video_record_path,
+)
 from transforms import files, metrics
 from transforms.progress import ProgressSender
+
+logger = logging.getLogger(__name__)
+
+# The packages whose versions decide the numbers: a record made by others is not reused.
+DECIDING_PACKAGES = ("signkps", "mediapipe")
 
 
 @dataclass(frozen=True)
@@ -46,16 +70,125 @@ class StagedVideo:
 
 StagedResult = tuple[SignKey, StagedVideo]
 SignGroup = tuple[SignKey, Iterable[StagedVideo]]
+WriteSign = Callable[[str, SignKey, list[StagedVideo]], None]
 
 
-def stage_video(output_root: str, key: SignKey, result: VideoKeypoints) -> StagedResult:
-    """Write a video's array to the staging area; the record that stands for it."""
-    path = None
+def source_signature(video: VideoSource) -> str:
+    """What a video's result depends on in its input: every file's path, size and mtime."""
+    paths = sorted({*video.frame_paths, *video.ignored})
+    listed = [[path, files.signature(path)] for path in paths]
+    return _digest({"location": video.location, "files": listed, "problem": video.problem})
+
+
+def run_signature(backend: str, settings: Mapping[str, Any], extraction: ExtractionSettings) -> str:
+    """What a video's result depends on besides its input: the same for every video of a run."""
+    versions: dict[str, str | None] = {}
+    for name in DECIDING_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return _digest(
+        {
+            "backend": backend,
+            "settings": settings,
+            "extraction": [extraction.adjusted, extraction.layout, extraction.fps],
+            "versions": versions,
+        }
+    )
+
+
+def video_signature(source: str, run: str) -> str:
+    return _digest([source, run])
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def record_video(
+    output_root: str, key: SignKey, result: VideoKeypoints, signature: str, run_id: str
+) -> StagedVideo:
+    """Record a video durably: its array first, then its record, which commits both.
+
+    ``run_id`` names the run that made it: a later run that uses the record reports the
+    video as reused.
+    """
+    location, path = result.report.source, None
     if result.points is not None:
         points = result.points
-        path = staging_path(output_root, key, result.report.source)
+        path = staging_path(output_root, key, location)
         files.write_atomically(path, lambda f: write_npy(f, points))
-    return key, StagedVideo(result.report, path)
+    record = {
+        "signature": signature,
+        "run": run_id,
+        "array": path is not None,
+        "report": result.report.to_dict(),
+    }
+    files.write_atomically(
+        video_record_path(output_root, key, location), json.dumps(record).encode()
+    )
+    return StagedVideo(result.report, path)
+
+
+def recorded_video(
+    output_root: str, key: SignKey, location: str, signature: str, run_id: str
+) -> StagedVideo | None:
+    """The video's record when it is whole and made from what ``signature`` stands for.
+
+    Its report says ``reused`` when another run than ``run_id`` made it.
+    """
+    record_path = video_record_path(output_root, key, location)
+    try:
+        record = files.read_json(record_path)
+        if record["signature"] != signature:
+            return None
+        report = VideoReport(**record["report"])
+        report.reused = record["run"] != run_id
+    except (OSError, ValueError, KeyError, TypeError):  # missing, torn or of another version
+        return None
+    array_path = staging_path(output_root, key, location) if record["array"] else None
+    if array_path is not None and not files.exists(array_path):
+        return None
+    return StagedVideo(report, array_path)
+
+
+def write_manifest(output_root: str, key: SignKey, signatures: Mapping[str, str]) -> None:
+    """The sign's videos (location -> source signature), before any of them is extracted."""
+    data = json.dumps(dict(sorted(signatures.items()))).encode()
+    files.write_atomically(sign_manifest_path(output_root, key), data)
+
+
+def complete_sign(
+    output_root: str, key: SignKey, run: str, run_id: str, write_sign: WriteSign
+) -> bool:
+    """Write the sign if every video of its manifest is recorded; whether this call claimed it.
+
+    Called by the worker that has just recorded one of the sign's videos. The manifest is
+    removed after the sign's files are in place: whoever removes it counts the sign.
+    """
+    manifest = sign_manifest_path(output_root, key)
+    try:
+        expected: dict[str, str] = files.read_json(manifest)
+    except (OSError, ValueError):
+        return False  # written already (or being written by a worker that got here first)
+    videos = []
+    for location, source in expected.items():
+        staged = recorded_video(output_root, key, location, video_signature(source, run), run_id)
+        if staged is None:
+            return False  # a video of the sign is still to come
+        videos.append(staged)
+    write_sign(output_root, key, in_order(videos))
+    try:
+        files.delete([manifest])
+    except OSError:
+        return False  # another worker wrote the same bytes and claimed it first
+    return True
+
+
+def in_order(videos: Iterable[StagedVideo]) -> list[StagedVideo]:
+    """Videos in natural order of their names, as every sink writes them."""
+    return natsorted(videos, key=lambda v: (v.report.video, v.report.source))
 
 
 def report_lines(key: SignKey, reports: Iterable[VideoReport]) -> bytes:
@@ -68,29 +201,24 @@ def report_lines(key: SignKey, reports: Iterable[VideoReport]) -> bytes:
     return "".join(lines).encode()
 
 
-class WriteSignDoFn(beam.DoFn):
-    """One sign's staged videos in, its files written once, the sign out.
+class _WriteLeftoverSignsDoFn(beam.DoFn):
+    """After every video is recorded: write each sign not written yet, then drop its records.
 
-    Subclasses say how a sign's files are written (``write``); this handles the rest the
-    same way for every output format: videos in natural order of their names, a retried
-    bundle that already wrote the sign (and deleted the staged arrays) doing nothing,
-    and the staged arrays deleted once the sign's files are in place.
+    A retried bundle that already did both finds neither the manifest nor the records.
     """
 
-    def __init__(self, output_root: str) -> None:
+    def __init__(self, output_root: str, write_sign: WriteSign) -> None:
         self._output_root = output_root
-
-    def write(self, key: SignKey, videos: list[StagedVideo]) -> None:
-        raise NotImplementedError
+        self._write_sign = write_sign
 
     def process(self, element: SignGroup) -> Iterator[SignKey]:
         key, grouped = element
-        videos = natsorted(grouped, key=lambda v: (v.report.video, v.report.source))
-        staged = [v.array_path for v in videos if v.array_path]
-        if all(files.exists(path) for path in staged):
-            self.write(key, videos)
-            files.delete(staged)
+        manifest = sign_manifest_path(self._output_root, key)
+        if files.exists(manifest):
+            self._write_sign(self._output_root, key, in_order(grouped))
+            files.delete_if_present([manifest])
             metrics.SIGNS_WRITTEN.inc()
+        files.delete_if_present([staged_sign_folder(self._output_root, key)])
         yield key
 
 
@@ -113,14 +241,21 @@ class _SkipWrittenSignsDoFn(beam.DoFn):
 
 
 class WriteSigns(beam.PTransform[PCollection[StagedResult], PCollection[SignKey]]):
-    """A staged record per video in; each sign's files, written by ``writer``, out."""
+    """A staged record per video in; each sign's files, written by ``write_sign``, out.
 
-    writer: ClassVar[type[WriteSignDoFn]]
+    Each sink says how one sign's files are written (``write_sign``, also what the
+    extraction step calls for a sign it completes) and which file marks a sign as done.
+    """
+
     output_format: ClassVar[str]
 
     def __init__(self, output_root: str) -> None:
         super().__init__()
         self._output_root = output_root
+
+    @staticmethod
+    def write_sign(output_root: str, key: SignKey, videos: list[StagedVideo]) -> None:
+        raise NotImplementedError
 
     @classmethod
     def skip_written(cls, output_root: str) -> beam.ParDo:
@@ -131,6 +266,7 @@ class WriteSigns(beam.PTransform[PCollection[StagedResult], PCollection[SignKey]
         written: PCollection[SignKey] = (
             staged
             | "GroupBySign" >> beam.GroupByKey()
-            | "WriteFiles" >> beam.ParDo(self.writer(self._output_root))
+            | "WriteLeftovers"
+            >> beam.ParDo(_WriteLeftoverSignsDoFn(self._output_root, type(self).write_sign))
         )
         return written

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import apache_beam as beam
 from apache_beam.pvalue import PCollection
 
@@ -9,7 +11,7 @@ from keypoints.backends import BackendConfig
 from keypoints.corpus import SignKey
 from keypoints.extract import ExtractionSettings
 from pipeline.job.options import SignKpsOptions, selected_signs
-from transforms.extract import ExtractKeypoints
+from transforms.extract import ExtractKeypoints, ExtractKeypointsDoFn
 from transforms.listing import ListSignVideos
 from transforms.npz_sink import WriteSignNpz
 from transforms.pose_sink import WriteSignPoses
@@ -44,7 +46,15 @@ def build(p: beam.Pipeline, opts: SignKpsOptions) -> PCollection[SignKey]:
         | "ListSignVideos" >> ListSignVideos(opts.input_root, opts.corpus_layout, opts.output_root)
         | "ExtractKeypoints"
         >> ExtractKeypoints(
-            opts.output_root, opts.backend, extraction_settings(opts), backend_config(opts)
+            ExtractKeypointsDoFn(
+                opts.output_root,
+                opts.backend,
+                extraction_settings(opts),
+                sink.write_sign,
+                uuid.uuid4().hex,  # this run, as its records name it
+                backend_config(opts),
+                reuse=not opts.overwrite,
+            )
         )
         | sink.__name__ >> sink(opts.output_root)
     )

@@ -84,14 +84,14 @@ def run(argv: list[str] | None = None, watch_local: LocalWatch | None = None) ->
     with contextlib.ExitStack() as local_run:
         if watch_local is not None and is_local(options):
             local_run.enter_context(watch_local(len(signs)))
-        try:
-            with beam.Pipeline(runner=create_runner(options), options=options) as p:
-                build(p, opts)
-            missing = signs_without_output(
-                opts.input_root, opts.corpus_layout, opts.output_root, signs, opts.output_format
-            )
-        finally:
-            reports.remove_temp_files(opts.output_root)  # left by writers that died
+        # A run that fails or is stopped keeps its staging area: the next run reuses the
+        # videos recorded there. Only a finished run removes it, and any temporary file.
+        with beam.Pipeline(runner=create_runner(options), options=options) as p:
+            build(p, opts)
+        missing = signs_without_output(
+            opts.input_root, opts.corpus_layout, opts.output_root, signs, opts.output_format
+        )
+        reports.remove_temp_files(opts.output_root)
         result = p.result
 
     counts = reports.counters(result.metrics())
@@ -132,7 +132,8 @@ def summary(outcome: RunOutcome, max_failures: int = 10) -> str:
         f"signkps: done in {outcome.seconds:.1f} s",
         f"  signs   written {c['signs_written']}, skipped (already done) {c['signs_skipped']}, "
         f"without videos {len(outcome.signs_without_videos)}",
-        f"  videos  ok {c['videos_ok']}, failed {c['videos_failed']}",
+        f"  videos  ok {c['videos_ok']}, failed {c['videos_failed']} "
+        f"(extracted {c['videos_extracted']}, reused from an interrupted run {c['videos_reused']})",
         f"  frames  {c['frames']} ({fps:.1f} frames/s overall), "
         f"unreadable {c['unreadable_frames']}",
     ]

@@ -37,6 +37,8 @@ class ProgressState:
         self.videos_total = 0
         self.videos_done = 0
         self.videos_failed = 0
+        self.videos_reused = 0  # recorded by an interrupted run, not extracted again
+        self.signs_written = 0  # files on disk, as each sign's last video is recorded
         self.frames = 0
         self.work_started_at: float | None = None  # when the first sign was listed
         self._remaining: dict[str, int] = {}
@@ -57,11 +59,14 @@ class ProgressState:
         elif event.get("event") == "video":
             self.videos_done += 1
             self.videos_failed += 0 if event.get("ok") else 1
+            self.videos_reused += 1 if event.get("reused") else 0
             self.frames += int(event.get("frames", 0))
             left = self._remaining.get(sign, 1) - 1
             self._remaining[sign] = left
             if left == 0:
                 self.signs_done += 1
+        elif event.get("event") == "written":
+            self.signs_written += 1
 
     def frames_per_second(self) -> float:
         if self.work_started_at is None:
@@ -71,8 +76,10 @@ class ProgressState:
     def describe(self) -> str:
         skipped = f", {self.signs_skipped} already done" if self.signs_skipped else ""
         failed = f", {self.videos_failed} failed" if self.videos_failed else ""
+        reused = f", {self.videos_reused} videos reused" if self.videos_reused else ""
         return (
             f"signs {self.signs_done}/{self.total_signs}{skipped}{failed}, "
+            f"{self.signs_written} written{reused}, "
             f"{self.frames_per_second():.1f} frames/s"
         )
 
