@@ -11,6 +11,7 @@ agree::
     {root}/_reports/videos.jsonl                              every video's record
     {root}/_reports/run.json                                  the last run's provenance
     {root}/_staging/{signer}-{split}/{sign:04d}/_videos.json  the sign's videos, as listed
+    {root}/_staging/{signer}-{split}/{sign:04d}/_writing.json the same, while being written
     {root}/_staging/{signer}-{split}/{sign:04d}/{digest}.npy  a video's keypoints, recorded
     {root}/_staging/{signer}-{split}/{sign:04d}/{digest}.json its record (report, signature)
     {root}/_staging/{signer}-{split}/{sign:04d}/_no_videos.json why a sign has no videos
@@ -115,6 +116,11 @@ def staged_sign_folder(output_root: str, key: SignKey) -> str:
 def sign_manifest_path(output_root: str, key: SignKey) -> str:
     """The sign's videos as the listing found them; gone once the sign is written."""
     return join(staged_sign_folder(output_root, key), "_videos.json")
+
+
+def sign_claim_path(output_root: str, key: SignKey) -> str:
+    """The manifest, renamed by the one worker that writes the sign (transforms.staging)."""
+    return join(staged_sign_folder(output_root, key), "_writing.json")
 
 
 def _video_digest(video_location: str) -> str:

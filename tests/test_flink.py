@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -168,3 +171,63 @@ def test_options_the_user_gives_win_over_the_flink_defaults():
     assert "--environment_config=worker:50000" in args
     assert "--environment_config=localhost:2" not in args
     assert "--job_endpoint=js:1" in args and "--environment_type=EXTERNAL" in args
+
+
+def cancel(master: str, job_id: str) -> None:
+    """Cancel a job through Flink's REST API, as its web UI's Cancel button does."""
+    request = urllib.request.Request(f"http://{master}/jobs/{job_id}?mode=cancel", method="PATCH")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 202
+
+
+def test_a_cancelled_flink_job_resumes_from_its_recorded_videos(
+    flink_parts, signer_frames, tmp_path
+):
+    signs, videos = 6, 2
+    long_video = (signer_frames + signer_frames[::-1]) * 2  # 36 real frames
+    corpus = build_corpus(
+        tmp_path / "corpus",
+        {
+            SignKey("01", "train", s): {f"v{v}": long_video[v + s :] for v in range(videos)}
+            for s in range(1, signs + 1)
+        },
+    )
+    args = [*pipeline_args(corpus, tmp_path / "out")[:-1], f"--selected_signs_to={signs}"]
+    staging = tmp_path / "out" / "_staging"
+    direct = tmp_path / "direct"
+    run(local_args([*pipeline_args(corpus, direct)[:-1], f"--selected_signs_to={signs}"], 2))
+
+    with flink_session(tmp_path / "work") as session:
+        assert session.cluster is not None
+        failures: list[BaseException] = []
+
+        def first_run() -> None:
+            try:
+                run(session.args(args))
+            except Exception as e:  # the cancelled job's failure, which this test causes
+                failures.append(e)
+
+        runner = threading.Thread(target=first_run)
+        runner.start()
+        deadline = time.monotonic() + 300
+        while len(list(staging.glob("*/*/[0-9a-f]*.json"))) < 3 and runner.is_alive():
+            assert time.monotonic() < deadline, "no video was recorded in 5 minutes"
+            time.sleep(0.05)
+        (job,) = [j for j in session.cluster.jobs() if j["state"] == "RUNNING"]
+        cancel(session.cluster.master, job["jid"])
+        runner.join(timeout=180)
+        recorded = len(list(staging.glob("*/*/[0-9a-f]*.json")))
+        assert failures and not runner.is_alive(), "the job finished before it was cancelled"
+        assert [j["state"] for j in session.cluster.jobs()] == ["CANCELED"]
+        assert recorded < signs * videos
+
+        resumed = run(session.args(args))
+    c = resumed.counters
+    assert c["videos_reused"] >= recorded - c["signs_skipped"] * videos >= 1, c
+    assert c["videos_reused"] + c["videos_extracted"] == (signs - c["signs_skipped"]) * videos
+    assert output_files(tmp_path / "out") == output_files(direct)
+    assert video_records_without_reuse(tmp_path / "out") == video_records_without_reuse(direct)
+
+
+def video_records_without_reuse(output: Path) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "reused"} for r in video_records(output)]

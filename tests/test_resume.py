@@ -60,6 +60,21 @@ def records(output: Path) -> list[Path]:
     return list((output / "_staging").glob("*/*/[0-9a-f]*.json"))
 
 
+def written_signs(output: Path) -> set[str]:
+    return {f"{p.parent.name}/{p.stem}" for p in output.glob("*/*.npz")}
+
+
+def unwritten_records(output: Path) -> list[Path]:
+    """The records of signs not written yet: what a rerun can reuse."""
+    written = written_signs(output)
+    return [r for r in records(output) if f"{r.parent.parent.name}/{r.parent.name}" not in written]
+
+
+def videos_kept(output: Path) -> int:
+    """Videos whose work a rerun keeps: those of written signs, and the others' records."""
+    return VIDEOS_PER_SIGN * len(written_signs(output)) + len(unwritten_records(output))
+
+
 def without_reuse_marks(files: dict) -> dict:
     """A run's files with each record's ``reused`` mark dropped (timings are already)."""
     return {
@@ -70,12 +85,14 @@ def without_reuse_marks(files: dict) -> dict:
     }
 
 
-def interrupted(corpus: Path, output: Path, signum: int) -> tuple[int, int]:
-    """Run until half the videos are recorded and a sign is written, then send ``signum``.
+def interrupted(
+    corpus: Path, output: Path, signum: int, records_to_reuse: int = 0
+) -> tuple[int, int]:
+    """Run until half the videos are kept and a sign is written, then send ``signum``.
 
     SIGKILL goes to the whole process group (the launcher and its workers), SIGINT to the
-    launcher alone, as Ctrl-C on a terminal would reach it first. Returns the videos
-    recorded and the npz files on disk when the signal was sent.
+    launcher alone, as Ctrl-C on a terminal would reach it first. Returns the videos kept
+    (written or recorded) and the npz files on disk when the signal was sent.
     """
     launched = subprocess.Popen(
         [SIGNKPS, "local", *selection(corpus, output), "--direct_num_workers=2"],
@@ -86,10 +103,12 @@ def interrupted(corpus: Path, output: Path, signum: int) -> tuple[int, int]:
     )
     try:
         while launched.poll() is None and not (
-            len(records(output)) >= TOTAL // 2 and list(output.glob("*/*.npz"))
+            videos_kept(output) >= TOTAL // 2
+            and written_signs(output)
+            and len(unwritten_records(output)) >= records_to_reuse
         ):
             time.sleep(0.005)
-        recorded, written = len(records(output)), len(list(output.glob("*/*.npz")))
+        recorded, written = videos_kept(output), len(written_signs(output))
         assert launched.poll() is None, "the run finished before the interruption"
         if signum == signal.SIGKILL:
             os.killpg(launched.pid, signal.SIGKILL)
@@ -122,7 +141,7 @@ def test_an_interrupted_run_resumes_from_its_recorded_videos(corpus, reference, 
     recorded, written = interrupted(corpus, output, signum)
     # Output appears while the run goes: a sign was on disk before the last video was done.
     assert written >= 1 and recorded < TOTAL
-    assert len(records(output)) >= recorded  # the interruption kept every record
+    assert videos_kept(output) >= recorded  # the interruption kept every record
 
     resumed = run(local_args(selection(corpus, output), workers=2))
     c = resumed.counters
@@ -148,13 +167,8 @@ def test_an_interrupted_run_resumes_from_its_recorded_videos(corpus, reference, 
 
 def test_a_touched_video_is_extracted_again_and_only_it(corpus, tmp_path):
     output = tmp_path / "out"
-    interrupted(corpus, output, signal.SIGKILL)
-    unwritten = [
-        record
-        for record in records(output)
-        if not (output / record.parent.parent.name / f"{record.parent.name}.npz").exists()
-    ]
-    assert unwritten, "every recorded video's sign was written before the kill"
+    interrupted(corpus, output, signal.SIGKILL, records_to_reuse=2)
+    unwritten = unwritten_records(output)
     touched = Path(json.loads(unwritten[0].read_text())["report"]["source"])
     for frame in touched.iterdir():
         os.utime(frame, (time.time() + 10, time.time() + 10))

@@ -22,7 +22,7 @@ from transforms.staging import (
     WriteSign,
     complete_sign,
     record_video,
-    recorded_video,
+    reuse_video,
     run_signature,
     video_signature,
 )
@@ -85,7 +85,7 @@ class ExtractKeypointsDoFn(beam.DoFn):
         root, run_id = self._output_root, self._run_id
         staged = None
         if self._reuse:  # a record of this run's too: a retried bundle's
-            staged = recorded_video(root, key, source.location, signature, run_id)
+            staged = reuse_video(root, key, source.location, signature, run_id)
         if staged is None:
             result = self._extract(key, source)
             if self._stopping:

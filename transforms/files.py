@@ -75,6 +75,11 @@ def write_atomically(final: str, data: bytes | Callable[[BinaryIO], None]) -> No
         raise
 
 
+def rename(source: str, target: str) -> None:
+    """Move one file; OSError when ``source`` is gone (another process moved it first)."""
+    FileSystems.rename([source], [target])
+
+
 def exists(path: str) -> bool:
     return bool(FileSystems.exists(path))
 

@@ -13,11 +13,12 @@ the versions of this project and MediaPipe) instead of extracting the video agai
 
 Output appears while the run goes. The listing writes each sign's manifest (its videos and
 their source signatures) before any of them is extracted; the worker that records a sign's
-last video finds all of the manifest's records and writes the sign (complete_sign). Two
-workers finishing a sign's last videos at once may both write it: the bytes are
-deterministic and every write is atomic, so the second writes what the first did. The
-group-by-sign at the end only writes what is left over (a sign whose early write did not
-happen) and removes the sign's records once its files are in place.
+last video finds all of the manifest's records and writes the sign (complete_sign). Of two
+workers finishing a sign's last videos at once, the one that renames the manifest writes
+it; the bytes are deterministic anyway, and every write is atomic, so a retried bundle
+that writes a sign again writes what was there. The sign's records go once its files are
+in place. The group-by-sign at the end only writes what is left over (a sign whose writer
+stopped midway) and removes whatever of the staging area a sign left.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from keypoints.frames import VideoSource
 from keypoints.npz import write_npy
 from keypoints.outputs import (
     done_path,
+    sign_claim_path,
     sign_manifest_path,
     staged_sign_folder,
     staging_path,
@@ -111,8 +113,9 @@ def record_video(
 ) -> StagedVideo:
     """Record a video durably: its array first, then its record, which commits both.
 
-    ``run_id`` names the run that made it: a later run that uses the record reports the
-    video as reused.
+    ``run_id`` names the run that made it (a later run that uses the record reports the
+    video as reused) and the last run that used it (``seen``: complete_sign writes a sign
+    only from records this run has used, so that none of its videos is still to come).
     """
     location, path = result.report.source, None
     if result.points is not None:
@@ -122,35 +125,56 @@ def record_video(
     record = {
         "signature": signature,
         "run": run_id,
+        "seen": run_id,
         "array": path is not None,
         "report": result.report.to_dict(),
     }
-    files.write_atomically(
-        video_record_path(output_root, key, location), json.dumps(record).encode()
-    )
+    _write_record(output_root, key, location, record)
     return StagedVideo(result.report, path)
 
 
-def recorded_video(
+def reuse_video(
     output_root: str, key: SignKey, location: str, signature: str, run_id: str
 ) -> StagedVideo | None:
-    """The video's record when it is whole and made from what ``signature`` stands for.
+    """The video's record if it can stand for extracting the video again; marked as used."""
+    record = _read_record(output_root, key, location, signature)
+    if record is None:
+        return None
+    if record["seen"] != run_id:
+        _write_record(output_root, key, location, {**record, "seen": run_id})
+    return _staged(output_root, key, location, record, run_id)
 
-    Its report says ``reused`` when another run than ``run_id`` made it.
-    """
-    record_path = video_record_path(output_root, key, location)
+
+def _write_record(output_root: str, key: SignKey, location: str, record: dict[str, Any]) -> None:
+    files.write_atomically(
+        video_record_path(output_root, key, location), json.dumps(record).encode()
+    )
+
+
+def _read_record(
+    output_root: str, key: SignKey, location: str, signature: str
+) -> dict[str, Any] | None:
+    """A video's record when it is whole and made from what ``signature`` stands for."""
     try:
-        record = files.read_json(record_path)
+        record: dict[str, Any] = files.read_json(video_record_path(output_root, key, location))
         if record["signature"] != signature:
             return None
-        report = VideoReport(**record["report"])
-        report.reused = record["run"] != run_id
+        VideoReport(**record["report"])  # a record of another version of this project
+        array = staging_path(output_root, key, location) if record["array"] else None
     except (OSError, ValueError, KeyError, TypeError):  # missing, torn or of another version
         return None
-    array_path = staging_path(output_root, key, location) if record["array"] else None
-    if array_path is not None and not files.exists(array_path):
+    if array is not None and not files.exists(array):
         return None
-    return StagedVideo(report, array_path)
+    return record
+
+
+def _staged(
+    output_root: str, key: SignKey, location: str, record: dict[str, Any], run_id: str
+) -> StagedVideo:
+    report = VideoReport(**record["report"])
+    report.reused = record["run"] != run_id  # made by another run than this one
+    array = staging_path(output_root, key, location) if record["array"] else None
+    return StagedVideo(report, array)
 
 
 def write_manifest(output_root: str, key: SignKey, signatures: Mapping[str, str]) -> None:
@@ -162,10 +186,11 @@ def write_manifest(output_root: str, key: SignKey, signatures: Mapping[str, str]
 def complete_sign(
     output_root: str, key: SignKey, run: str, run_id: str, write_sign: WriteSign
 ) -> bool:
-    """Write the sign if every video of its manifest is recorded; whether this call claimed it.
+    """Write the sign if every video of its manifest is recorded; whether this call wrote it.
 
-    Called by the worker that has just recorded one of the sign's videos. The manifest is
-    removed after the sign's files are in place: whoever removes it counts the sign.
+    Called by the worker that has just recorded one of the sign's videos. The one that
+    renames the manifest to the claim writes the sign, then removes its records, then the
+    claim: a worker that stops in between leaves the claim for the group-by-sign to finish.
     """
     manifest = sign_manifest_path(output_root, key)
     try:
@@ -174,16 +199,26 @@ def complete_sign(
         return False  # written already (or being written by a worker that got here first)
     videos = []
     for location, source in expected.items():
-        staged = recorded_video(output_root, key, location, video_signature(source, run), run_id)
-        if staged is None:
-            return False  # a video of the sign is still to come
-        videos.append(staged)
-    write_sign(output_root, key, in_order(videos))
+        record = _read_record(output_root, key, location, video_signature(source, run))
+        if record is None or record["seen"] != run_id:
+            return False  # a video of the sign is still to come in this run
+        videos.append(_staged(output_root, key, location, record, run_id))
+    claim = sign_claim_path(output_root, key)
     try:
-        files.delete([manifest])
+        files.rename(manifest, claim)
     except OSError:
-        return False  # another worker wrote the same bytes and claimed it first
+        return False  # another worker recorded the sign's last video at the same time
+    write_sign(output_root, key, in_order(videos))
+    _drop_records(output_root, key, videos)
+    files.delete([claim])
     return True
+
+
+def _drop_records(output_root: str, key: SignKey, videos: Iterable[StagedVideo]) -> None:
+    """Remove the sign's records, once its files are in place."""
+    arrays = [v.array_path for v in videos if v.array_path]
+    records = [video_record_path(output_root, key, v.report.source) for v in videos]
+    files.delete_if_present([*arrays, *records])
 
 
 def in_order(videos: Iterable[StagedVideo]) -> list[StagedVideo]:
@@ -204,7 +239,9 @@ def report_lines(key: SignKey, reports: Iterable[VideoReport]) -> bytes:
 class _WriteLeftoverSignsDoFn(beam.DoFn):
     """After every video is recorded: write each sign not written yet, then drop its records.
 
-    A retried bundle that already did both finds neither the manifest nor the records.
+    A sign is still to write while its manifest (or a claim) is there and its arrays are:
+    a worker that wrote the sign early removed those, its arrays first. A retried bundle
+    that already did it all finds nothing left to do.
     """
 
     def __init__(self, output_root: str, write_sign: WriteSign) -> None:
@@ -213,12 +250,13 @@ class _WriteLeftoverSignsDoFn(beam.DoFn):
 
     def process(self, element: SignGroup) -> Iterator[SignKey]:
         key, grouped = element
-        manifest = sign_manifest_path(self._output_root, key)
-        if files.exists(manifest):
-            self._write_sign(self._output_root, key, in_order(grouped))
-            files.delete_if_present([manifest])
+        root, videos = self._output_root, in_order(grouped)
+        markers = [sign_manifest_path(root, key), sign_claim_path(root, key)]
+        pending = any(files.exists(marker) for marker in markers)
+        if pending and all(files.exists(v.array_path) for v in videos if v.array_path):
+            self._write_sign(root, key, videos)
             metrics.SIGNS_WRITTEN.inc()
-        files.delete_if_present([staged_sign_folder(self._output_root, key)])
+        files.delete_if_present([staged_sign_folder(root, key)])
         yield key
 
 
