@@ -15,16 +15,18 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from keypoints.corpus import SignKey
-from keypoints.extract import ExtractionSettings
+from keypoints.extract import ExtractionSettings, VideoKeypoints, VideoReport
+from keypoints.outputs import staging_path, video_record_path
 from pipeline.job.run import run
 from pipeline.local.launcher import local_args
 from pipeline.tools import verify
 from tests.conftest import REPO, SIGNKPS, build_corpus
 from tests.test_faults import outputs
-from transforms.staging import run_signature
+from transforms.staging import record_video, reuse_video, run_signature
 
 pytestmark = pytest.mark.slow
 
@@ -191,3 +193,20 @@ def test_a_record_is_reused_only_under_the_same_settings():
         run_signature("holistic", {"model_complexity": 2}, ExtractionSettings()),
     ):
         assert other != base
+
+
+def test_a_torn_or_foreign_record_is_ignored(tmp_path, signer_frames):
+    """Only a whole record of the same signature, with its array, stands for a video."""
+    output, key = str(tmp_path / "out"), SignKey("01", "train", 1)
+    report = VideoReport(video="v", source="/corpus/v", frames=2)
+    points = np.zeros((2, 184, 4), dtype=np.float32)
+    record_video(output, key, VideoKeypoints(report, points), "sig", "run-1")
+    again = reuse_video(output, key, "/corpus/v", "sig", "run-2")
+    assert again is not None and again.report.reused and again.load().shape == (2, 184, 4)
+    assert reuse_video(output, key, "/corpus/v", "other-sig", "run-2") is None
+    record = Path(video_record_path(output, key, "/corpus/v"))
+    record.write_text(record.read_text()[:40])  # torn: a crash mid-write on a file system
+    assert reuse_video(output, key, "/corpus/v", "sig", "run-2") is None
+    record_video(output, key, VideoKeypoints(report, points), "sig", "run-1")
+    Path(staging_path(output, key, "/corpus/v")).unlink()  # the array is gone
+    assert reuse_video(output, key, "/corpus/v", "sig", "run-2") is None
