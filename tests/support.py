@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,3 +27,27 @@ def results_frame(results: Any) -> npt.NDArray[np.float32]:
     return landmarks_frame(
         {stream: getattr(results, stream) for stream, _ in LANDMARK_STREAMS.values()}
     )
+
+
+def group_alive(group: int) -> bool:
+    """Whether any process of a process group is still there."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def written_signs(output: Path) -> set[str]:
+    """The labels (``01-train/0001``) of the signs whose npz is on disk."""
+    return {f"{p.parent.name}/{p.stem}" for p in output.glob("*/*.npz")}
+
+
+def unwritten_records(output: Path) -> list[Path]:
+    """Video records of signs not written yet: what a rerun can take instead of extracting."""
+    written = written_signs(output)
+    return [
+        r
+        for r in (output / "_staging").glob("*/*/[0-9a-f]*.json")
+        if f"{r.parent.parent.name}/{r.parent.name}" not in written
+    ]

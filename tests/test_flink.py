@@ -26,6 +26,7 @@ from pipeline.flink.session import flink_args, flink_session
 from pipeline.job.run import run
 from pipeline.local.launcher import local_args
 from tests.conftest import build_corpus
+from tests.support import group_alive, unwritten_records
 
 pytestmark = [pytest.mark.flink, pytest.mark.slow]
 
@@ -153,14 +154,6 @@ def test_a_failure_inside_the_session_stops_every_process(flink_parts, tmp_path)
     assert [name for name, pid in started if group_alive(pid)] == []
 
 
-def group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_bad_pipeline_options_fail_before_anything_starts(capsys):
     assert cli.main(["flink", "--local_cluster", "--output_root=/tmp/x"]) == 2
     assert "--input_root is required" in capsys.readouterr().err
@@ -209,7 +202,7 @@ def test_a_cancelled_flink_job_resumes_from_its_recorded_videos(
         runner = threading.Thread(target=first_run)
         runner.start()
         deadline = time.monotonic() + 300
-        while not reusable(tmp_path / "out") and runner.is_alive():
+        while not unwritten_records(tmp_path / "out") and runner.is_alive():
             assert time.monotonic() < deadline, "no video was recorded in 5 minutes"
             time.sleep(0.05)
         jobs = session.cluster.jobs()
@@ -218,7 +211,7 @@ def test_a_cancelled_flink_job_resumes_from_its_recorded_videos(
         job = running[0]
         cancel(session.cluster.master, job["jid"])
         runner.join(timeout=180)
-        recorded = len(reusable(tmp_path / "out"))
+        recorded = len(unwritten_records(tmp_path / "out"))
         assert failures and not runner.is_alive(), "the job finished before it was cancelled"
         assert [j["state"] for j in session.cluster.jobs()] == ["CANCELED"]
         assert 1 <= recorded < signs * videos
@@ -229,16 +222,6 @@ def test_a_cancelled_flink_job_resumes_from_its_recorded_videos(
     assert c["videos_reused"] + c["videos_extracted"] == (signs - c["signs_skipped"]) * videos
     assert output_files(tmp_path / "out") == output_files(direct)
     assert video_records_without_reuse(tmp_path / "out") == video_records_without_reuse(direct)
-
-
-def reusable(output: Path) -> list[Path]:
-    """Video records of signs not written yet: what a rerun can take instead of extracting."""
-    written = {f"{p.parent.name}/{p.stem}" for p in output.glob("*/*.npz")}
-    return [
-        r
-        for r in (output / "_staging").glob("*/*/[0-9a-f]*.json")
-        if f"{r.parent.parent.name}/{r.parent.name}" not in written
-    ]
 
 
 def video_records_without_reuse(output: Path) -> list[dict]:

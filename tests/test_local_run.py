@@ -81,6 +81,7 @@ def test_worker_processes_report_progress_through_the_environment_hook(make_corp
     assert (state.total_signs, state.signs_done) == (3, 3)  # sign 3 has no folder: done at once
     assert (state.videos_total, state.videos_done, state.videos_failed) == (3, 3, 0)
     assert state.frames == outcome.counters["frames"] == 9
+    assert state.signs_written == outcome.counters["signs_written"] == 2  # as they happened
     assert PROGRESS_ENV not in os.environ  # restored after the run
 
 
