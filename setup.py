@@ -12,6 +12,8 @@ REQUIRED = [
     "mediapipe==0.10.21",
     "numpy==1.26.4",
     "opencv-contrib-python==4.11.0.86",
+    # video files are decoded with FFmpeg through PyAV: frames, timestamps, display matrix
+    "av==18.1.0",
     "matplotlib==3.11.2",
     "jinja2==3.1.6",  # the HTML report's template (pipeline.drawing.report_page)
     "natsort==8.4.0",

@@ -16,10 +16,12 @@ from keypoints.derive import derive_points
 from keypoints.frames import (
     IMAGE_EXTENSIONS,
     Frame,
+    FrameStream,
     OpenFile,
     VideoSource,
     VideoUnreadable,
     basename,
+    frame_size_problem,
     open_video,
 )
 
@@ -46,13 +48,20 @@ class VideoReport:
     frames: int = 0
     unreadable_frames: int = 0
     ignored_files: int = 0
-    width: int | None = None
+    width: int | None = None  # of the frames as shown: upright, after any rotation
     height: int | None = None
-    fps: float | None = None
+    # a video file's frames as stored, and the turn a player makes (its display matrix)
+    stored_width: int | None = None
+    stored_height: int | None = None
+    rotation: int = 0  # degrees clockwise
+    mirrored: bool = False  # flipped left-right before the rotation
+    fps: float | None = None  # a video file's: the mean of its frames' timestamps
     coverage: dict[str, float] = field(default_factory=dict)
     # frames where a hand's label named the other slot than its pose wrist (tasks backend)
     hand_label_disagreements: int | None = None
     problems: list[str] = field(default_factory=list)
+    # what FFmpeg said while decoding a video file, by component, repeats counted
+    ffmpeg_log: list[str] = field(default_factory=list)
     seconds: float = 0.0
     reused: bool = False  # taken from an earlier run's record, not extracted again
 
@@ -124,6 +133,11 @@ class _Accumulator:
             self.report.problems.append(problem)
 
     def add(self, frame: Frame, backend: Backend, fps: float) -> None:
+        if frame.rgb is not None:
+            # the last guard before native code, whatever decoded the frame
+            too_large = frame_size_problem(frame.rgb.shape[1], frame.rgb.shape[0])
+            if too_large:
+                frame = Frame(frame.index, None, f"{frame.label}: {too_large}", frame.label)
         if frame.rgb is None:
             self.report.unreadable_frames += 1
             self.note(frame.problem or f"frame {frame.index}: unreadable")
@@ -140,10 +154,22 @@ class _Accumulator:
                 f"{self.report.width}x{self.report.height}, {frame.label} is {width}x{height}; "
                 "all frames of a video must have one size"
             )
-        full = backend.process(frame.rgb, round(frame.index * 1000 / fps))
+        ms = round(frame.index * 1000 / fps) if frame.time_ms is None else frame.time_ms
+        full = backend.process(frame.rgb, ms)
         for name, part in L.FULL_PARTS.items():
             self.detected[name] += bool(L.part_present(full, part))
         self.rows.append(frame_points(full, width, height, self.settings))
+
+    def describe(self, stream: FrameStream) -> None:
+        """What the source said about the video as a whole, once its frames are read."""
+        report = self.report
+        if stream.stored_size is not None:
+            report.stored_width, report.stored_height = stream.stored_size
+            report.rotation, report.mirrored = stream.rotation, stream.mirrored
+            report.fps = stream.mean_fps or report.fps
+        report.ffmpeg_log = stream.ffmpeg_log
+        for problem in stream.problems:
+            self.note(problem)
 
     def finish(self) -> VideoKeypoints:
         report = self.report
@@ -211,8 +237,11 @@ def extract_video(
         with open_video(source, open_file, settings.fps) as stream:
             report.fps = stream.fps
             acc.expect(stream.expected_frames)
-            for frame in stream.frames:
-                acc.add(frame, backend, stream.fps)
+            try:
+                for frame in stream.frames:
+                    acc.add(frame, backend, stream.fps)
+            finally:
+                acc.describe(stream)
     except VideoUnreadable as e:
         report.reason = str(e)
     if isinstance(backend, CountsHandLabelDisagreements):

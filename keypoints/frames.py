@@ -3,13 +3,16 @@
 Reading goes through an injected ``open_file`` callable (Beam's FileSystems in
 the pipeline, the built-in ``open`` in tests), so that a local folder and a gs:// bucket
 take the same code path and this module stays free of Beam. Frames are decoded one at a
-time and handed out as RGB, so memory does not grow with the length of a video.
+time and handed out as RGB, so memory does not grow with the length of a video. Video
+files are decoded by keypoints.video_file.
 
 Every way a file can be unusable becomes a message that names the file and says what is
 wrong with it: an unreadable frame is skipped and reported, a video that cannot be used as
-a whole raises VideoUnreadable. Nothing here hangs on or decodes a file it should not: named
-pipes and devices are refused before they are opened, and an image's size is read from its
-header before it is decoded (MAX_FRAME_PIXELS).
+a whole raises VideoUnreadable. Nothing here hangs on, reads or decodes a file it should
+not: named pipes and devices are refused before they are opened, a frame file's size
+before it is read (MAX_FRAME_BYTES), and an image's dimensions are read from its header
+before it is decoded (frame_size_problem), because MediaPipe's native code aborts the
+whole process on frames it cannot take.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import cv2
@@ -45,13 +48,16 @@ _HEADER_READERS: tuple[type[ImageFile.ImageFile], ...] = (
 # Anything larger in a sign-language corpus is a mistake, and a 30000x30000 PNG of a few
 # hundred kilobytes would otherwise take gigabytes to decode.
 MAX_FRAME_PIXELS = 40_000_000
+# The longest side MediaPipe's image path takes: its OpenCV remap aborts the process (not
+# an exception) on a side of 32,766 px or more, with both backends, whatever the other
+# side (found by bisection, tests/test_frames.py keeps the limit honest).
+MAX_FRAME_SIDE = 32_765
+# The largest frame file read. No frame within MAX_FRAME_PIXELS needs more than 8 bytes a
+# pixel, even stored uncompressed as 16-bit RGBA; a larger file is not a frame (a sparse or
+# runaway file), and reading it whole would take its size in memory.
+MAX_FRAME_BYTES = MAX_FRAME_PIXELS * 8
 
 OpenFile = Callable[[str], BinaryIO]
-
-
-# One decoding thread per video: workers already run one per core, and FFmpeg's frame
-# threads only add hand-offs (benchmarks/RESULTS.md).
-DECODER_PARAMS = [cv2.CAP_PROP_N_THREADS, 1]
 
 
 def extension(path: str) -> str:
@@ -88,21 +94,37 @@ class VideoSource:
 
 @dataclass
 class Frame:
-    """One decoded frame, or why it could not be decoded; ``label`` names it for people."""
+    """One decoded frame, or why it could not be decoded; ``label`` names it for people.
+
+    ``time_ms`` is the frame's time from the start of the video, from the decoder; None
+    for frame folders, whose frames are evenly spaced at the run's ``--fps``.
+    """
 
     index: int
     rgb: npt.NDArray[np.uint8] | None
     problem: str | None = None
     label: str = ""
+    time_ms: int | None = None
 
 
 @dataclass
 class FrameStream:
-    """Frames of one video, with the rate they were recorded at."""
+    """Frames of one video, with what the source says about them.
+
+    ``fps`` is the nominal rate (a frame folder's ``--fps``, a file's stated rate). The
+    fields after ``frames`` are filled in as the frames are read: a video file's stored
+    size and the turn applied to make it upright, and problems with the file as a whole.
+    """
 
     fps: float
     frames: Iterator[Frame]
     expected_frames: int = 0  # how many frames the source says it has (0: it does not say)
+    stored_size: tuple[int, int] | None = None
+    rotation: int = 0  # degrees clockwise
+    mirrored: bool = False  # flipped left-right before the rotation
+    mean_fps: float | None = None  # from the frames' own timestamps
+    problems: list[str] = field(default_factory=list)
+    ffmpeg_log: list[str] = field(default_factory=list)  # what FFmpeg said while decoding
 
 
 class VideoUnreadable(Exception):
@@ -148,16 +170,43 @@ def image_dimensions(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def frame_size_problem(width: int, height: int) -> str | None:
+    """Why frames of this size must not be decoded or given to MediaPipe; None when fine."""
+    if max(width, height) > MAX_FRAME_SIDE:
+        return (
+            f"{width}x{height}: a side over {MAX_FRAME_SIDE:,} px, the most MediaPipe's "
+            "image path takes"
+        )
+    if width * height > MAX_FRAME_PIXELS:
+        return (
+            f"{width}x{height} is {width * height:,} pixels, over the limit of "
+            f"{MAX_FRAME_PIXELS:,} pixels per frame"
+        )
+    return None
+
+
 def oversize_problem(data: bytes) -> str | None:
-    """Why an encoded image is too large to decode (MAX_FRAME_PIXELS); None when it is not."""
+    """Why an encoded image is too large to decode (frame_size_problem); None when not."""
     size = image_dimensions(data)
-    if size is None or size[0] * size[1] <= MAX_FRAME_PIXELS:
+    if size is None:
         return None  # unknown sizes are left to OpenCV, which caps decoding at 2**30 pixels
-    width, height = size
-    return (
-        f"{width}x{height} is {width * height:,} pixels, over the limit of "
-        f"{MAX_FRAME_PIXELS:,} pixels per frame; not decoded"
-    )
+    problem = frame_size_problem(*size)
+    return f"{problem}; not decoded" if problem else None
+
+
+def _file_size_problem(path: str) -> str | None:
+    """Why a local frame file is too large to read (MAX_FRAME_BYTES); None for a URL."""
+    if not os.path.isfile(path):
+        return None  # a URL: its read is bounded instead
+    size = os.path.getsize(path)
+    if size <= MAX_FRAME_BYTES:
+        return None
+    return _too_many_bytes(size)
+
+
+def _too_many_bytes(size: int | None) -> str:
+    said = f"{size:,} bytes" if size is not None else "more bytes"
+    return f"{said}, over the limit of {MAX_FRAME_BYTES:,} bytes per frame file; not read"
 
 
 def _decode_image(data: bytes) -> npt.NDArray[np.uint8] | None:
@@ -175,14 +224,18 @@ def read_frame(index: int, path: str, open_file: OpenFile) -> Frame:
     def unusable(problem: str) -> Frame:
         return Frame(index, None, f"{name}: {problem}", name)
 
-    special = special_file_problem(path)
+    special = special_file_problem(path) or _file_size_problem(path)
     if special:
         return unusable(special)
     try:
         with open_file(path) as f:
-            data = f.read()
+            data = f.read(MAX_FRAME_BYTES + 1)
     except OSError as e:
         return unusable(f"cannot be read ({e.strerror or e})")
+    except MemoryError:
+        return unusable("too large to read into memory")
+    if len(data) > MAX_FRAME_BYTES:
+        return unusable(_too_many_bytes(None))
     if not data:
         return unusable("empty file (0 bytes)")
     too_large = oversize_problem(data)
@@ -214,28 +267,6 @@ def _local_copy(path: str, open_file: OpenFile) -> Iterator[str]:
         yield tmp.name
 
 
-def _read_video_file(capture: cv2.VideoCapture, name: str, declared: int) -> Iterator[Frame]:
-    """Decoded frames; raises VideoUnreadable when fewer come out than the header declares.
-
-    A truncated file usually still opens: its header (and frame count) survives and
-    decoding stops where the data ends. Its keypoints would silently miss the end of
-    the sign, so it is refused instead.
-    """
-    index = 0
-    while True:
-        ok, bgr = capture.read()
-        if not ok:
-            break
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        yield Frame(index, rgb, None, f"{name} frame {index}")  # type: ignore[arg-type]
-        index += 1
-    if index < declared:
-        raise VideoUnreadable(
-            f"{name}: truncated or damaged: decoded {index} of the {declared} frames "
-            "its header declares"
-        )
-
-
 @contextlib.contextmanager
 def open_video(
     source: VideoSource, open_file: OpenFile, default_fps: float
@@ -255,6 +286,9 @@ def open_video(
     special = special_file_problem(path)
     if special:
         raise VideoUnreadable(f"{name}: {special}")
+    # Imported here: only a corpus of video files pays for loading FFmpeg.
+    from keypoints.video_file import open_video_file
+
     with contextlib.ExitStack() as stack:
         try:
             local_path = stack.enter_context(_local_copy(path, open_file))
@@ -262,19 +296,4 @@ def open_video(
             raise VideoUnreadable(f"{name}: cannot be read ({e.strerror or e})") from e
         if os.path.getsize(local_path) == 0:
             raise VideoUnreadable(f"{name}: empty file (0 bytes)")
-        capture = cv2.VideoCapture(local_path, cv2.CAP_ANY, DECODER_PARAMS)
-        stack.callback(capture.release)
-        if not capture.isOpened():
-            raise VideoUnreadable(
-                f"{name}: not a readable video file (not a video, or truncated or damaged)"
-            )
-        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        if width * height > MAX_FRAME_PIXELS:
-            raise VideoUnreadable(
-                f"{name}: frames of {width}x{height} are over the limit of "
-                f"{MAX_FRAME_PIXELS:,} pixels per frame; not decoded"
-            )
-        fps = float(capture.get(cv2.CAP_PROP_FPS)) or default_fps
-        declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        yield FrameStream(fps, _read_video_file(capture, name, declared), max(declared, 0))
+        yield stack.enter_context(open_video_file(local_path, name, default_fps))

@@ -281,9 +281,11 @@ def test_each_failed_video_says_which_file_and_why(bad_run):
         "mixed_sizes": "frames differ in size: 00000.jpg is 640x360, 00002.jpg is 320x180; "
         "all frames of a video must have one size",
         "truncated.mp4": "truncated.mp4: not a readable video file "
-        "(not a video, or truncated or damaged)",
-        "cut.avi": "cut.avi: truncated or damaged: decoded 2 of the 3 frames its header declares",
-        "text.mp4": "text.mp4: not a readable video file (not a video, or truncated or damaged)",
+        "(not a video, or truncated or damaged: moov atom not found)",
+        "cut.avi": "cut.avi: truncated or damaged: the demuxer marks 1 packet(s) corrupt "
+        "(2 frames decoded)",
+        "text.mp4": "text.mp4: not a readable video file "
+        "(not a video, or truncated or damaged: moov atom not found)",
         "empty_file.mp4": "empty_file.mp4: empty file (0 bytes)",
         "a": "name clash: a.mp4 and a/ would both be stored as video 'a'; "
         "neither is written: rename or remove all but one",

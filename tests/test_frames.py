@@ -110,8 +110,8 @@ def test_video_with_frames_over_the_pixel_limit_is_refused_unread(signer_video, 
     with (
         pytest.raises(
             VideoUnreadable,
-            match=r"^signer_sample_1280x720_9f\.mp4: frames of "
-            r"1280x720 are over the limit of 921,599 pixels per frame; not decoded$",
+            match=r"^signer_sample_1280x720_9f\.mp4: frames too large \(1280x720 is "
+            r"921,600 pixels, over the limit of 921,599 pixels per frame\); not decoded$",
         ),
         open_video(source, read_binary, 30.0),
     ):

@@ -54,8 +54,9 @@ from transforms.progress import ProgressSender
 
 logger = logging.getLogger(__name__)
 
-# The packages whose versions decide the numbers: a record made by others is not reused.
-DECIDING_PACKAGES = ("signkps", "mediapipe")
+# The packages whose versions decide the numbers, the decoders among them (they decide the
+# pixels MediaPipe sees): a record made with others is not reused.
+DECIDING_PACKAGES = ("signkps", "mediapipe", "av", "opencv-contrib-python")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from transforms import files, metrics
 
 logger = logging.getLogger(__name__)
 
-PACKAGES = ("signkps", "mediapipe", "apache-beam", "numpy", "opencv-contrib-python")
+PACKAGES = ("signkps", "mediapipe", "apache-beam", "numpy", "opencv-contrib-python", "av")
 
 
 def utc_now() -> str:
