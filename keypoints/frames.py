@@ -49,9 +49,9 @@ _HEADER_READERS: tuple[type[ImageFile.ImageFile], ...] = (
 # hundred kilobytes would otherwise take gigabytes to decode.
 MAX_FRAME_PIXELS = 40_000_000
 # The longest side MediaPipe's image path takes: its OpenCV remap aborts the process (not
-# an exception) on a side of 32,766 px or more, with both backends, whatever the other
-# side (found by bisection, tests/test_frames.py keeps the limit honest).
-MAX_FRAME_SIDE = 32_765
+# an exception) on a side of SHRT_MAX (32,767 px) or more, with both backends, whatever
+# the other side. tests/test_frames.py checks that this works and one more pixel aborts.
+MAX_FRAME_SIDE = 32_766
 # The largest frame file read. No frame within MAX_FRAME_PIXELS needs more than 8 bytes a
 # pixel, even stored uncompressed as 16-bit RGBA; a larger file is not a frame (a sparse or
 # runaway file), and reading it whole would take its size in memory.

@@ -1,4 +1,7 @@
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +132,29 @@ def test_rows_grow_past_the_announced_count_and_trim_to_what_came():
     for i in range(2):
         exact.append(np.full((3, 4), i, dtype=np.float32))
     assert exact.array().shape == (2, 3, 4) and exact.array()[1, 2, 3] == 1
+
+
+_ONE_WIDE_FRAME = """
+import sys
+import numpy as np
+from keypoints.backends import create_backend
+backend = create_backend("holistic")
+backend.start_video()
+backend.process(np.full((10, int(sys.argv[1]), 3), 128, np.uint8), 0)
+"""
+
+
+def test_frame_side_limit_is_the_largest_mediapipe_takes():
+    """MAX_FRAME_SIDE is measured, not guessed: one pixel wider aborts MediaPipe's process.
+
+    Each frame runs in its own process, since the failure is an abort, not an exception.
+    """
+    from keypoints.frames import MAX_FRAME_SIDE
+
+    def run(width: int) -> int:
+        return subprocess.run(
+            [sys.executable, "-c", _ONE_WIDE_FRAME, str(width)], capture_output=True, timeout=120
+        ).returncode
+
+    assert run(MAX_FRAME_SIDE) == 0
+    assert run(MAX_FRAME_SIDE + 1) == -signal.SIGABRT
