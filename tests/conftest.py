@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from keypoints.corpus import KARSL_LAYOUT, SignKey, sign_folder
+from tests.video_corpus import VideoCase, cached_video_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 # The console script the project installs, beside this interpreter: what a user runs.
@@ -59,6 +60,13 @@ def signer_rgb(signer_frames: list[Path]) -> list[np.ndarray]:
 @pytest.fixture(scope="session")
 def signer_video(assets: Path) -> Path:
     return assets / "media" / "signer_sample_1280x720_9f.mp4"
+
+
+@pytest.fixture(scope="session")
+def video_corpus(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, VideoCase]:
+    """Real-world video files made from the signer footage (tests/video_corpus.py)."""
+    root = tmp_path_factory.getbasetemp() / "video_corpus"
+    return cached_video_corpus(root, assets / "media" / "signer_sample_frames")
 
 
 # A video of a corpus: a list of frame files (a frame folder) or one video file.
