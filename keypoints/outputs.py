@@ -15,7 +15,14 @@ agree::
     {root}/_staging/{signer}-{split}/{sign:04d}/{digest}.npy  a video's keypoints, recorded
     {root}/_staging/{signer}-{split}/{sign:04d}/{digest}.json its record (report, signature)
     {root}/_staging/{signer}-{split}/{sign:04d}/_no_videos.json why a sign has no videos
+    {root}/_signkps.lock                                      the run writing here (JSON)
+    {root}/_signkps.lock.break                                held while a stale lock goes
+    {root}/._signkps.probe.{unique}.tmp                       a run's first write, deleted
     {folder}/.{name}.{unique}.tmp                             a write not yet renamed
+
+The lock is a file of its own at the top, not under ``_staging/`` (which a finished run
+deletes while it still holds the lock) nor named like any output, so no listing of signs,
+reports or records meets it.
 
 A sign's label (``01-train/0001``, :attr:`SignKey.label`) is also its path below the root.
 Only path arithmetic here: listing and reading are ``transforms.files``'s job.
@@ -38,6 +45,8 @@ NPZ_SUFFIX = ".npz"
 POSE_SUFFIX = ".pose"
 REPORT_SUFFIX = ".jsonl"
 _NO_VIDEOS = "_no_videos.json"
+LOCK_FILE = "_signkps.lock"  # held by the one run writing under the root (pipeline.job.lock)
+_PROBE = "_signkps.probe"
 
 
 def npz_path(output_root: str, key: SignKey) -> str:
@@ -149,6 +158,25 @@ def no_videos_path(output_root: str, key: SignKey) -> str:
 
 def no_videos_pattern(output_root: str) -> str:
     return join(output_root, STAGING_DIR, "*", "*", _NO_VIDEOS)
+
+
+def lock_path(output_root: str) -> str:
+    """The file that names the run writing under ``output_root``, while it runs."""
+    return join(output_root, LOCK_FILE)
+
+
+def lock_breaker_path(output_root: str) -> str:
+    """Held for an instant by the one run that removes a stale lock (pipeline.job.lock)."""
+    return join(output_root, LOCK_FILE + ".break")
+
+
+def probe_path(output_root: str) -> str:
+    """A new name for the file that shows a root can be written, before any work.
+
+    A temporary's name (:func:`temp_path`): one left behind by a killed run is removed at
+    the end of the next finished run, with the other temporaries.
+    """
+    return temp_path(join(output_root, _PROBE))
 
 
 def temp_path(final: str) -> str:

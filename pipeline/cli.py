@@ -2,7 +2,8 @@
 
 Each sub-command lives in the sub-package that does its job (README.md, "Where things
 are"); this module only dispatches, and gives them one error style: a command that cannot
-use its options or inputs says so in one line, ``signkps: <message>``, and exits with 2.
+use its options or inputs says so in one line, ``signkps: <message>``, and exits with 2;
+one stopped midway by its surroundings (a full disk) says so in one line and exits with 1.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import NoReturn
 
 from pipeline import PYTHON_VERSION_WARNING
 from pipeline.local.quiet import quiet_logging
-from pipeline.usage import CommandParser, UsageError
+from pipeline.usage import CommandParser, RunStopped, UsageError
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"signkps: {e}", file=sys.stderr)
         return 2
+    except RunStopped as e:
+        print(f"signkps: {e}", file=sys.stderr)
+        return 1
 
 
 def exit_with(code: int) -> NoReturn:

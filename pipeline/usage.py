@@ -2,7 +2,9 @@
 
 A command raises UsageError for options or inputs it cannot work with; the command line
 (``pipeline.cli``) shows it as one line, ``signkps: <message>``, and exits with status 2,
-whichever command raised it. CommandParser makes argparse's own refusals the same.
+whichever command raised it. CommandParser makes argparse's own refusals the same. A
+command that starts and then cannot go on for a reason outside its options (a full disk)
+raises RunStopped: one line too, with exit status 1.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from typing import NoReturn
 
 class UsageError(ValueError):
     """Options or inputs a command cannot work with; the message says what and how to fix it."""
+
+
+class RunStopped(RuntimeError):
+    """Work stopped by its surroundings; the message says what was kept and what to do."""
 
 
 class CommandParser(argparse.ArgumentParser):

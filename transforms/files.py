@@ -59,7 +59,9 @@ def write_atomically(final: str, data: bytes | Callable[[BinaryIO], None]) -> No
 
     ``data`` is the bytes, or a function that writes them to a stream (no copy in memory).
     A write that raises (a full disk) removes its temporary file; one killed outright
-    leaves it behind, hidden, for the end of the next run to remove.
+    leaves it behind, hidden, for the end of the next run to remove. An OSError of the
+    write names ``final``: a failed ``write()`` or ``close()`` names no file by itself, and
+    "No space left on device" is of no use to a person without the path.
     """
     temp = temp_path(final)
     try:
@@ -69,10 +71,40 @@ def write_atomically(final: str, data: bytes | Callable[[BinaryIO], None]) -> No
             else:
                 data(f)
         FileSystems.rename([temp], [final])  # replaces an older file (--overwrite) in one step
-    except Exception:
+    except Exception as e:
         if FileSystems.exists(temp):
             FileSystems.delete([temp])
+        if isinstance(e, OSError) and e.errno is not None and e.filename in (None, temp):
+            raise OSError(e.errno, e.strerror, final) from e
         raise
+
+
+def create_new(path: str, data: bytes) -> bool:
+    """Create ``path`` holding ``data`` unless it exists; whether this call created it.
+
+    On this machine's disks the creation is atomic (``O_CREAT | O_EXCL``): of processes
+    racing for one path, exactly one gets True. A reader may briefly find the file empty,
+    before its data is in. Elsewhere (a bucket) it is best effort: the path is checked,
+    then written, and a writer racing another may get True for a file the other's write
+    replaced; read the file back to know whose it is.
+    """
+    if not is_local(path):
+        if FileSystems.exists(path):
+            return False
+        write_atomically(path, data)
+        return True
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    except BaseException:
+        os.unlink(path)  # half-written: it must not stand for anything
+        raise
+    return True
 
 
 def rename(source: str, target: str) -> None:

@@ -25,6 +25,7 @@ from keypoints.corpus import SignKey
 from keypoints.layout import PART_NAMES
 from keypoints.models import ModelError
 from keypoints.outputs import reports_folder
+from pipeline.job import lock
 from pipeline.job.graph import backend_config, build
 from pipeline.job.options import (
     OptionsError,
@@ -33,6 +34,7 @@ from pipeline.job.options import (
     selected_signs,
     validate,
 )
+from pipeline.job.output_root import check_writable, stops_on_full_disk
 from pipeline.job.runner import create_runner, is_local
 from pipeline.records import reports
 from pipeline.records.accounting import signs_without_output
@@ -67,11 +69,28 @@ LocalWatch = Callable[[int], contextlib.AbstractContextManager[Any]]
 
 
 def run(argv: list[str] | None = None, watch_local: LocalWatch | None = None) -> RunOutcome:
-    """Run the pipeline described by command-line style ``argv``; raises OptionsError."""
+    """Run the pipeline described by command-line style ``argv``.
+
+    Raises OptionsError before any work for options that cannot work, an output root that
+    cannot be written or one another run holds (pipeline.job.lock); RunStopped when the
+    disk fills up on the way. The lock is held until the run ends, however it ends: on
+    Dataflow, while this driver waits for the job (without ``--no_wait_until_finish``).
+    """
     check_arguments(sys.argv[1:] if argv is None else argv)
     options = PipelineOptions(argv)
     opts = options.view_as(SignKpsOptions)
     validate(opts)
+    check_writable(opts.output_root)
+    with (
+        stops_on_full_disk(opts.output_root, opts.output_format),
+        lock.held(opts.output_root),
+    ):
+        return _run(options, opts, watch_local)
+
+
+def _run(
+    options: PipelineOptions, opts: SignKpsOptions, watch_local: LocalWatch | None
+) -> RunOutcome:
     signs = selected_signs(opts)
     if is_local(options):
         # Fetch and verify the models once, here, rather than in every worker process.

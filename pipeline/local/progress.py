@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from pipeline.job.output_root import mentions_full_disk
 from pipeline.local.quiet import filtered_stderr
 from transforms.progress import PROGRESS_ENV
 
@@ -145,15 +146,26 @@ class ProgressMonitor:
         os.rmdir(self._folder)
 
 
+def _full_disk_traceback(block: bytes) -> bool:
+    """A failing worker's traceback of a full disk: the run says it in one line instead."""
+    return mentions_full_disk(block.decode(errors="replace"))
+
+
 @contextlib.contextmanager
 def watch_local_run(total_signs: int) -> Iterator[ProgressMonitor]:
     """A local run's terminal: known noise filtered, a progress bar fed by the workers.
+
+    Known noise includes the tracebacks of a full disk that failing workers print: the run
+    ends with one line about it (pipeline.job.output_root).
 
     The workers, started by the runner inside this block, inherit the monitor's socket
     through the environment (transforms.progress).
     """
     previous = os.environ.get(PROGRESS_ENV)
-    with filtered_stderr() as terminal, ProgressMonitor(total_signs, terminal) as monitor:
+    with (
+        filtered_stderr(_full_disk_traceback) as terminal,
+        ProgressMonitor(total_signs, terminal) as monitor,
+    ):
         os.environ[PROGRESS_ENV] = monitor.socket_path
         try:
             yield monitor

@@ -5,9 +5,10 @@ graph starts, that is for every video (``GLOG_minloglevel`` does not reach them)
 each Beam worker process logs a few warnings as it starts, before any log level
 applies: together they would bury the progress bar and the summary. For a local run,
 the driver's fd 2 is routed through a filter while the pipeline runs; worker processes
-inherit it. Only the exact harmless lines below are dropped, everything else is passed
-on unchanged, and the filter is drained and fd 2 restored before the run's outcome (or
-error) is shown.
+inherit it. Only the exact harmless lines below are dropped, and the tracebacks that the
+caller does not want (a local run: each failing worker's of a full disk, which the run ends
+with in one line); everything else is passed on unchanged (a traceback once it has ended),
+and the filter is drained and fd 2 restored before the run's outcome (or error) is shown.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 NOISE = re.compile(
@@ -55,28 +56,82 @@ def quiet_logging() -> None:
         handler.addFilter(KnownNoise())
 
 
-def _forward(read_fd: int, write_fd: int) -> None:
+Unwanted = Callable[[bytes], bool]  # a whole traceback, lines joined -> whether to drop it
+_TRACEBACK = b"Traceback (most recent call last):"
+_CHAINED = (b"During handling of the above exception", b"The above exception was the direct")
+
+
+class HeldTracebacks:
+    """Holds each traceback back until it has ended, then passes it on unless ``unwanted``.
+
+    A Beam worker prints the traceback of a failing bundle to its fd 2, in several writes:
+    only the whole block tells what it is about. It ends at the first line after a blank
+    one that does not chain another traceback to it ("During handling of the above
+    exception ...", then that traceback).
+    """
+
+    def __init__(self, unwanted: Unwanted) -> None:
+        self._unwanted = unwanted
+        self._held: list[bytes] = []
+
+    def feed(self, line: bytes) -> list[bytes]:
+        """The lines to pass on now that ``line`` came."""
+        if not self._held:
+            if line == _TRACEBACK:
+                self._held.append(line)
+                return []
+            return [line]
+        if not self._goes_on(line):
+            return self.flush() + self.feed(line)
+        self._held.append(line)
+        return []
+
+    def _goes_on(self, line: bytes) -> bool:
+        if self._held[-1] != b"" or not line:
+            return True
+        chaining = next(held for held in reversed(self._held) if held).startswith(_CHAINED)
+        return line.startswith(_CHAINED) or (line == _TRACEBACK and chaining)
+
+    def flush(self) -> list[bytes]:
+        """The traceback held so far, if it is to be passed on; nothing is held after."""
+        block, self._held = self._held, []
+        return [] if self._unwanted(b"\n".join(block)) else block
+
+
+def _forward(read_fd: int, write_fd: int, unwanted: Unwanted | None) -> None:
     pending = b""
-    while chunk := os.read(read_fd, 65536):
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
+    tracebacks = HeldTracebacks(unwanted) if unwanted else None
+
+    def write(lines: list[bytes]) -> None:
         kept = b"".join(line + b"\n" for line in lines if not NOISE.search(line))
         if kept:
             os.write(write_fd, kept)
+
+    while chunk := os.read(read_fd, 65536):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        write([out for line in lines for out in tracebacks.feed(line)] if tracebacks else lines)
+    if tracebacks:
+        write(tracebacks.flush())
     if pending and not NOISE.search(pending):
         os.write(write_fd, pending)
     os.close(read_fd)
 
 
 @contextlib.contextmanager
-def filtered_stderr() -> Iterator[TextIO]:
-    """Filter fd 2 while open; yields a stream to the real stderr (for a progress bar)."""
+def filtered_stderr(unwanted_tracebacks: Unwanted | None = None) -> Iterator[TextIO]:
+    """Filter fd 2 while open; yields a stream to the real stderr (for a progress bar).
+
+    With ``unwanted_tracebacks``, each traceback is held until it has ended, then dropped
+    when that says so.
+    """
     sys.stderr.flush()
     real_fd = os.dup(2)
     read_fd, write_fd = os.pipe()
     os.dup2(write_fd, 2)
     os.close(write_fd)
-    thread = threading.Thread(target=_forward, args=(read_fd, real_fd), daemon=True)
+    args = (read_fd, real_fd, unwanted_tracebacks)
+    thread = threading.Thread(target=_forward, args=args, daemon=True)
     thread.start()
     real = os.fdopen(os.dup(real_fd), "w", buffering=1)
     try:
