@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
+from keypoints.backends import create_backend
 from keypoints.backends.holistic import LANDMARK_STREAMS, landmarks_frame
 from keypoints.npz import write_npz
 
@@ -51,3 +55,78 @@ def unwritten_records(output: Path) -> list[Path]:
         for r in (output / "_staging").glob("*/*/[0-9a-f]*.json")
         if f"{r.parent.parent.name}/{r.parent.name}" not in written
     ]
+
+
+# Poison frames: plain images of one colour, each making the test backends below (and the
+# tests/crash_hook patch, in every process of a real run) do one thing when it reaches the
+# model. Real footage never has a frame of exactly one of these colours.
+ABORT_RGB = (255, 0, 255)  # MediaPipe really aborts: OpenCV's remap refuses a wide image
+HANG_RGB = (0, 255, 255)  # the backend announces itself (a marker file), then waits to be killed
+RAISE_RGB = (255, 255, 0)  # the backend raises RuntimeError
+# An image OpenCV's remap refuses inside MediaPipe (it asserts each side < SHRT_MAX, and
+# the exception ends the process): the crash of a frame 33,000 pixels wide.
+TOO_WIDE = (16, 32_800, 3)
+
+
+def write_poison_frame(path: Path, rgb: tuple[int, int, int], size: tuple[int, int] = (640, 360)):
+    """A PNG of one colour (lossless: it decodes to exactly that colour), by default the
+    size of the signer frames (a video's frames must have one size)."""
+    width, height = size
+    image = np.empty((height, width, 3), np.uint8)
+    image[:] = rgb[::-1]  # OpenCV writes BGR
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+def poison_of(rgb: npt.NDArray[np.uint8]) -> tuple[int, int, int] | None:
+    """The poison colour a frame is all of, if any."""
+    first = tuple(int(c) for c in rgb[0, 0])
+    if first in (ABORT_RGB, HANG_RGB, RAISE_RGB) and (rgb == first).all():
+        return first  # type: ignore[return-value]
+    return None
+
+
+class PoisonedBackend:
+    """The real backend, doing what a poison frame asks when one comes (see above)."""
+
+    def __init__(self, backend: Any, marker: str) -> None:
+        self._backend, self._marker = backend, marker
+        self.name = backend.name
+
+    def settings(self) -> dict[str, Any]:
+        return self._backend.settings()
+
+    def start_video(self) -> None:
+        self._backend.start_video()
+
+    def process(self, rgb: npt.NDArray[np.uint8], timestamp_ms: int) -> npt.NDArray[np.float32]:
+        poison = poison_of(rgb)
+        if poison == ABORT_RGB:
+            rgb = np.zeros(TOO_WIDE, np.uint8)
+        elif poison == HANG_RGB:
+            Path(self._marker).write_text(str(os.getpid()))
+            time.sleep(300)
+        elif poison == RAISE_RGB:
+            raise RuntimeError("poison frame")
+        return self._backend.process(rgb, timestamp_ms)
+
+    def close(self) -> None:
+        self._backend.close()
+
+
+@dataclass(frozen=True)
+class PoisonedHolistic:
+    """A picklable backend factory (keypoints.isolation): Holistic with poison frames.
+
+    ``marker`` is the file a HANG_RGB frame writes its process id into.
+    """
+
+    marker: str
+
+    def __call__(self, open_file: Any) -> PoisonedBackend:
+        return PoisonedBackend(create_backend("holistic"), self.marker)
+
+
+def unbuildable_backend(open_file: Any) -> PoisonedBackend:
+    """A picklable backend factory that fails, as a backend whose models are missing would."""
+    raise FileNotFoundError("pose_landmarker_full.task: no such model file")

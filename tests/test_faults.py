@@ -85,14 +85,16 @@ def test_a_backend_that_raises_mid_video_is_replaced_and_the_video_redone(
             backend = FailingBackend(backend, fail_at=1)
         return real_extract(source, backend, settings, open_file)
 
-    # In-process workers (in_memory), so the patched function is the one they call.
+    # In-process workers (in_memory) and the backend in the worker itself, not in an
+    # extraction process (tests/test_isolation.py), so the patched function is the one
+    # that runs.
     monkeypatch.setattr(extract_module, "extract_video", extract_with_faults)
     output = tmp_path / "out"
     args = [
         f"--input_root={corpus}",
         f"--output_root={output}",
         "--signers=01", "--splits=train", "--selected_signs_to=1",
-        "--direct_running_mode=in_memory",
+        "--direct_running_mode=in_memory", "--no_isolate_backend",
     ]  # fmt: skip
     outcome = run(local_args(args, workers=1))
 

@@ -54,6 +54,7 @@ def build(p: beam.Pipeline, opts: SignKpsOptions) -> PCollection[SignKey]:
                 uuid.uuid4().hex,  # this run, as its records name it
                 backend_config(opts),
                 reuse=not opts.overwrite,
+                isolate=opts.isolate_backend,
             )
         )
         | sink.__name__ >> sink(opts.output_root)

@@ -106,6 +106,14 @@ class SignKpsOptions(PipelineOptions):
             action="store_true",
             help="Redo signs whose npz exists (by default they are skipped).",
         )
+        group.add_argument(
+            "--no_isolate_backend",
+            dest="isolate_backend",
+            action="store_false",
+            help="Run MediaPipe, and the decoding, in the worker process itself. By default "
+            "they run in a child process of each worker, so that a crash in native code "
+            "fails the video in hand, not the worker and with it the run.",
+        )
 
 
 def with_defaults(argv: list[str], defaults: dict[str, str]) -> list[str]:
