@@ -17,6 +17,8 @@ REQUIRED = [
     "matplotlib==3.11.2",
     "jinja2==3.1.6",  # the HTML report's template (pipeline.drawing.report_page)
     "natsort==8.4.0",
+    # JPEG frames: libjpeg-turbo straight to RGB, the pixels OpenCV gives, sooner (keypoints.images)
+    "simplejpeg==1.9.0",
     "pillow==12.3.0",  # GIF previews (pipeline.drawing), image headers (keypoints.frames)
     "tqdm==4.70.1",
     "platformdirs==4.14.8",

@@ -35,6 +35,9 @@ class ExtractionSettings:
     adjusted: bool = False
     layout: str = "184"
     fps: float = 30.0
+    # frames decoded up to this many times smaller (keypoints.images.reduction): faster,
+    # and not bit-identical to decoding them whole
+    decode_scale: int = 1
 
 
 @dataclass
@@ -56,6 +59,7 @@ class VideoReport:
     rotation: int = 0  # degrees clockwise
     mirrored: bool = False  # flipped left-right before the rotation
     fps: float | None = None  # a video file's: the mean of its frames' timestamps
+    decode_scale: int = 1  # how many times smaller its frames were decoded (--decode_scale)
     coverage: dict[str, float] = field(default_factory=dict)
     # frames where a hand's label named the other slot than its pose wrist (tasks backend)
     hand_label_disagreements: int | None = None
@@ -143,8 +147,12 @@ class _Accumulator:
             self.note(frame.problem or f"frame {frame.index}: unreadable")
             return
         height, width = frame.rgb.shape[:2]
+        decoded = width
+        if frame.full_size is not None:  # decoded reduced: points are measured on the whole
+            width, height = frame.full_size
         if self.report.width is None:
             self.report.width, self.report.height = width, height
+            self.report.decode_scale = round(width / decoded)
             self.first_label = frame.label
         elif (width, height) != (self.report.width, self.report.height):
             # Points are fractions of each frame's own size and the npz keeps no size per
@@ -234,7 +242,7 @@ def extract_video(
     acc = _Accumulator(report, settings)
     backend.start_video()
     try:
-        with open_video(source, open_file, settings.fps) as stream:
+        with open_video(source, open_file, settings.fps, settings.decode_scale) as stream:
             report.fps = stream.fps
             acc.expect(stream.expected_frames)
             try:

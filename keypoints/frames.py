@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
 import shutil
 import stat
@@ -28,21 +27,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 from natsort import natsorted
-from PIL import BmpImagePlugin, ImageFile, JpegImagePlugin, PngImagePlugin
+
+from keypoints import images
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
-# Pillow's header readers for IMAGE_EXTENSIONS
-_HEADER_READERS: tuple[type[ImageFile.ImageFile], ...] = (
-    JpegImagePlugin.JpegImageFile,
-    PngImagePlugin.PngImageFile,
-    BmpImagePlugin.BmpImageFile,
-)
-
 # The largest frame decoded, in pixels. 8K UHD (7680x4320, 33 Mpx) fits; one RGB frame at the
 # limit is 120 MB, and the decoder, the colour conversion and MediaPipe each hold a copy.
 # Anything larger in a sign-language corpus is a mistake, and a 30000x30000 PNG of a few
@@ -97,7 +89,9 @@ class Frame:
     """One decoded frame, or why it could not be decoded; ``label`` names it for people.
 
     ``time_ms`` is the frame's time from the start of the video, from the decoder; None
-    for frame folders, whose frames are evenly spaced at the run's ``--fps``.
+    for frame folders, whose frames are evenly spaced at the run's ``--fps``. ``full_size``
+    is the (width, height) of a frame decoded reduced (``--decode_scale``): the size its
+    points are measured against, as if it had been decoded whole.
     """
 
     index: int
@@ -105,6 +99,7 @@ class Frame:
     problem: str | None = None
     label: str = ""
     time_ms: int | None = None
+    full_size: tuple[int, int] | None = None
 
 
 @dataclass
@@ -154,22 +149,6 @@ def special_file_problem(path: str) -> str | None:
     return None
 
 
-def image_dimensions(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from an encoded image's header, without decoding its pixels.
-
-    Pillow's format readers parse just the header when built. They are used directly:
-    ``Image.open`` refuses very large images before telling their size, and the size is
-    what the user needs to see. None for bytes none of them recognises.
-    """
-    for reader in _HEADER_READERS:
-        try:
-            with reader(io.BytesIO(data)) as image:
-                return image.size
-        except Exception:  # not this format, or a damaged header: the decoder will say
-            continue
-    return None
-
-
 def frame_size_problem(width: int, height: int) -> str | None:
     """Why frames of this size must not be decoded or given to MediaPipe; None when fine."""
     if max(width, height) > MAX_FRAME_SIDE:
@@ -185,12 +164,11 @@ def frame_size_problem(width: int, height: int) -> str | None:
     return None
 
 
-def oversize_problem(data: bytes) -> str | None:
+def oversize_problem(header: images.Header | None) -> str | None:
     """Why an encoded image is too large to decode (frame_size_problem); None when not."""
-    size = image_dimensions(data)
-    if size is None:
+    if header is None:
         return None  # unknown sizes are left to OpenCV, which caps decoding at 2**30 pixels
-    problem = frame_size_problem(*size)
+    problem = frame_size_problem(header.width, header.height)
     return f"{problem}; not decoded" if problem else None
 
 
@@ -209,16 +187,8 @@ def _too_many_bytes(size: int | None) -> str:
     return f"{said}, over the limit of {MAX_FRAME_BYTES:,} bytes per frame file; not read"
 
 
-def _decode_image(data: bytes) -> npt.NDArray[np.uint8] | None:
-    """RGB from encoded bytes; grey, grey+alpha, 16-bit and RGBA images all become RGB."""
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        return None
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)  # type: ignore[return-value]
-
-
-def read_frame(index: int, path: str, open_file: OpenFile) -> Frame:
-    """One frame file, decoded, or the reason it cannot be used."""
+def read_frame(index: int, path: str, open_file: OpenFile, scale: int = 1) -> Frame:
+    """One frame file, decoded (reduced up to ``scale`` times), or why it cannot be used."""
     name = basename(path)
 
     def unusable(problem: str) -> Frame:
@@ -238,18 +208,23 @@ def read_frame(index: int, path: str, open_file: OpenFile) -> Frame:
         return unusable(_too_many_bytes(None))
     if not data:
         return unusable("empty file (0 bytes)")
-    too_large = oversize_problem(data)
+    header = images.read_header(data)
+    too_large = oversize_problem(header)
     if too_large:
         return unusable(too_large)
-    rgb = _decode_image(data)
+    reduce = 1 if header is None else images.reduction(header.width, header.height, scale)
+    rgb = images.decode(data, header, reduce)
     if rgb is None:
         return unusable("not a decodable image (damaged, truncated, or not an image)")
-    return Frame(index, rgb, None, name)
+    if reduce == 1:
+        return Frame(index, rgb, None, name)
+    assert header is not None  # a reduction needs the size
+    return Frame(index, rgb, None, name, full_size=(header.width, header.height))
 
 
-def _read_frames_folder(source: VideoSource, open_file: OpenFile) -> Iterator[Frame]:
+def _read_frames_folder(source: VideoSource, open_file: OpenFile, scale: int) -> Iterator[Frame]:
     for index, path in enumerate(source.frame_paths):
-        yield read_frame(index, path, open_file)
+        yield read_frame(index, path, open_file, scale)
 
 
 @contextlib.contextmanager
@@ -269,16 +244,17 @@ def _local_copy(path: str, open_file: OpenFile) -> Iterator[str]:
 
 @contextlib.contextmanager
 def open_video(
-    source: VideoSource, open_file: OpenFile, default_fps: float
+    source: VideoSource, open_file: OpenFile, default_fps: float, scale: int = 1
 ) -> Iterator[FrameStream]:
     """Frames of a video, decoded lazily; raises VideoUnreadable for a broken video file.
 
     Frame folders have no rate of their own and get ``default_fps``; video files report
     theirs (``default_fps`` when they do not). A video file's VideoUnreadable can also
-    come while its frames are iterated (truncation shows only at the end).
+    come while its frames are iterated (truncation shows only at the end). ``scale`` > 1
+    decodes frames reduced up to that many times (keypoints.images.reduction).
     """
     if source.is_folder:
-        frames = _read_frames_folder(source, open_file)
+        frames = _read_frames_folder(source, open_file, scale)
         yield FrameStream(default_fps, frames, len(source.frame_paths))
         return
     path = source.frame_paths[0]
@@ -296,4 +272,4 @@ def open_video(
             raise VideoUnreadable(f"{name}: cannot be read ({e.strerror or e})") from e
         if os.path.getsize(local_path) == 0:
             raise VideoUnreadable(f"{name}: empty file (0 bytes)")
-        yield stack.enter_context(open_video_file(local_path, name, default_fps))
+        yield stack.enter_context(open_video_file(local_path, name, default_fps, scale))

@@ -35,6 +35,7 @@ import numpy.typing as npt
 from av.sidedata.sidedata import Type as SideDataType
 
 from keypoints.frames import Frame, FrameStream, VideoUnreadable, frame_size_problem
+from keypoints.images import reduction
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +186,12 @@ def _timestamp_ms(state: _Decoded, seconds: float | None, nominal_fps: float) ->
 
 
 def _frames(
-    container: Any, stream: Any, name: str, nominal_fps: float, stream_info: FrameStream
+    container: Any,
+    stream: Any,
+    name: str,
+    nominal_fps: float,
+    stream_info: FrameStream,
+    scale: int,
 ) -> Iterator[Frame]:
     """Decoded, upright RGB frames; raises VideoUnreadable on evidence of truncation."""
     messages = _Messages(container.format.name)
@@ -211,9 +217,10 @@ def _frames(
                     if state.first_time is None:
                         state.first_time = frame.time
                     state.last_time, state.last_duration = frame.time, _seconds(frame)
-                    rgb = turn.apply(frame.to_ndarray(format="rgb24"))
+                    rgb, full_size = _pixels(frame, turn, scale)
                     ms = _timestamp_ms(state, frame.time, nominal_fps)
-                    yield Frame(state.index, rgb, None, f"{name} frame {state.index}", ms)
+                    label = f"{name} frame {state.index}"
+                    yield Frame(state.index, rgb, None, label, ms, full_size)
                     state.index += 1
                 messages.take(captured)
         except av.FFmpegError as e:
@@ -230,6 +237,23 @@ def _frames(
     stream_info.mean_fps = _mean_fps(state)
     _check_complete(container, stream, name, state, messages)
     stream_info.problems.extend(_completeness_notes(container, stream, state))
+
+
+def _pixels(
+    frame: av.VideoFrame, turn: Orientation, scale: int
+) -> tuple[npt.NDArray[np.uint8], tuple[int, int] | None]:
+    """Upright RGB (and the full upright size when reduced); FFmpeg's scaler shrinks it."""
+    reduce = reduction(frame.width, frame.height, scale)
+    if reduce == 1:
+        return turn.apply(_rgb(frame)), None
+    width, height = -(-frame.width // reduce), -(-frame.height // reduce)
+    small = frame.reformat(width=width, height=height, interpolation="AREA")
+    return turn.apply(_rgb(small)), turn.upright_size(frame.width, frame.height)
+
+
+def _rgb(frame: av.VideoFrame) -> npt.NDArray[np.uint8]:
+    # PyAV's stubs give to_ndarray every pixel format's dtype; rgb24 is 8-bit
+    return np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
 
 
 def _seconds(frame: av.VideoFrame) -> float | None:
@@ -308,7 +332,9 @@ def _completeness_notes(container: Any, stream: Any, state: _Decoded) -> list[st
 
 
 @contextlib.contextmanager
-def open_video_file(local_path: str, name: str, default_fps: float) -> Iterator[FrameStream]:
+def open_video_file(
+    local_path: str, name: str, default_fps: float, scale: int = 1
+) -> Iterator[FrameStream]:
     """A video file's frames, lazily decoded; raises VideoUnreadable for an unusable file.
 
     Frame size is checked against the limits of MediaPipe's image path before the first
@@ -337,5 +363,5 @@ def open_video_file(local_path: str, name: str, default_fps: float) -> Iterator[
         rate = stream.average_rate or stream.guessed_rate
         nominal_fps = float(rate) if rate else default_fps
         info = FrameStream(nominal_fps, iter(()), max(stream.frames, 0))
-        info.frames = _frames(container, stream, name, nominal_fps, info)
+        info.frames = _frames(container, stream, name, nominal_fps, info, scale)
         yield info

@@ -95,7 +95,12 @@ def run_signature(backend: str, settings: Mapping[str, Any], extraction: Extract
         {
             "backend": backend,
             "settings": settings,
-            "extraction": [extraction.adjusted, extraction.layout, extraction.fps],
+            "extraction": [
+                extraction.adjusted,
+                extraction.layout,
+                extraction.fps,
+                extraction.decode_scale,
+            ],
             "versions": versions,
         }
     )

@@ -24,7 +24,12 @@ SINKS: dict[str, type[WriteSigns]] = {
 
 
 def extraction_settings(opts: SignKpsOptions) -> ExtractionSettings:
-    return ExtractionSettings(adjusted=opts.adjusted, layout=opts.layout_points, fps=opts.fps)
+    return ExtractionSettings(
+        adjusted=opts.adjusted,
+        layout=opts.layout_points,
+        fps=opts.fps,
+        decode_scale=opts.decode_scale,
+    )
 
 
 def backend_config(opts: SignKpsOptions) -> BackendConfig:

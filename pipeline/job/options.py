@@ -15,6 +15,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from keypoints.backends import BACKENDS
 from keypoints.corpus import KARSL_LAYOUT, SignSelection, join, selection_folder
+from keypoints.images import MIN_REDUCED_SIDE, REDUCTIONS
 from keypoints.layout import LAYOUTS
 from keypoints.models import POSE_MODELS
 from keypoints.outputs import OUTPUT_FORMATS
@@ -87,6 +88,16 @@ class SignKpsOptions(PipelineOptions):
             type=float,
             default=30.0,
             help="Frame rate of frame folders (video files carry their own).",
+        )
+        group.add_argument(
+            "--decode_scale",
+            type=int,
+            choices=REDUCTIONS,
+            default=1,
+            help="Decode frames up to this many times smaller (JPEG: in the decoder itself), "
+            f"never below {MIN_REDUCED_SIDE} px on the shorter side: faster on large frames, "
+            "not bit-identical to the default, which decodes them whole. README, "
+            "Performance, gives what it costs in accuracy.",
         )
         group.add_argument(
             "--layout_points",
