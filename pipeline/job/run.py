@@ -80,6 +80,13 @@ def run(argv: list[str] | None = None, watch_local: LocalWatch | None = None) ->
     options = PipelineOptions(argv)
     opts = options.view_as(SignKpsOptions)
     validate(opts)
+    if is_local(options):
+        # Fetch and verify the models once, here, rather than in every worker process; a
+        # missing model stops the run before anything is written, the output root included.
+        try:
+            fetch_models(opts.backend, backend_config(opts), open_for_reading)
+        except ModelError as e:
+            raise OptionsError(str(e)) from e
     check_writable(opts.output_root)
     with (
         stops_on_full_disk(opts.output_root, opts.output_format),
@@ -92,12 +99,6 @@ def _run(
     options: PipelineOptions, opts: SignKpsOptions, watch_local: LocalWatch | None
 ) -> RunOutcome:
     signs = selected_signs(opts)
-    if is_local(options):
-        # Fetch and verify the models once, here, rather than in every worker process.
-        try:
-            fetch_models(opts.backend, backend_config(opts), open_for_reading)
-        except ModelError as e:
-            raise OptionsError(str(e)) from e
     started_at, started = reports.utc_now(), time.monotonic()
 
     with contextlib.ExitStack() as local_run:
