@@ -25,6 +25,9 @@ REQUIRED = [
     # .pose output (--output_format pose, signkps convert): small and pure Python, so every
     # install can write it.
     "pose-format==0.15.0",
+    # signkps pack's index (Parquet). Beam already depends on it (2.77: pyarrow<26), so it
+    # costs no install and no image size; pinned here because the project imports it.
+    "pyarrow==25.0.1",
 ]
 
 # What DataflowRunner needs to submit a job and read and write gs:// paths: a subset of

@@ -11,12 +11,14 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
+NPY_SUFFIX = ".npy"  # an npz member's name is its array's name and this
 
 
 def write_npy(f: BinaryIO, array: npt.NDArray[np.float32]) -> None:
@@ -77,3 +79,53 @@ def read_npz(data: bytes) -> dict[str, npt.NDArray[np.float32]]:
             return {name: npz[name] for name in npz.files}
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
         raise ValueError(f"not a readable npz file ({e})") from e
+
+
+@dataclass(frozen=True)
+class NpyHeader:
+    """What a .npy header says of its array: enough to place the data without reading it."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    fortran_order: bool
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+
+def read_npy_header(f: BinaryIO) -> NpyHeader:
+    """The header of a .npy stream, leaving the stream at the first byte of the data.
+
+    Reads a few hundred bytes whatever the array's size; ValueError when it is no .npy.
+    """
+    fmt = np.lib.format
+    version = fmt.read_magic(f)  # type: ignore[no-untyped-call]
+    if version == (1, 0):
+        shape, fortran_order, dtype = fmt.read_array_header_1_0(f)  # type: ignore[no-untyped-call]
+    elif version == (2, 0):
+        shape, fortran_order, dtype = fmt.read_array_header_2_0(f)  # type: ignore[no-untyped-call]
+    else:
+        raise ValueError(f".npy format version {version} is not supported")
+    return NpyHeader(tuple(int(n) for n in shape), np.dtype(dtype), bool(fortran_order))
+
+
+def read_npz_headers(f: BinaryIO) -> dict[str, NpyHeader]:
+    """Each array's header of an .npz stream, by name, without decompressing its data.
+
+    Each member is opened and read only as far as its header (zipfile inflates a few
+    kilobytes of it), so a tool can size and check a whole corpus of npz files in
+    memory and time that do not grow with their arrays. ``f`` must be seekable (a zip's
+    directory is at its end). ValueError when it is not an npz of .npy members.
+    """
+    headers = {}
+    try:
+        with zipfile.ZipFile(f) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(NPY_SUFFIX):
+                    raise ValueError(f"{info.filename} is not a .npy member")
+                with archive.open(info) as member:
+                    headers[info.filename[: -len(NPY_SUFFIX)]] = read_npy_header(member)  # type: ignore[arg-type]
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(f"not a readable npz file ({e})") from e
+    return headers

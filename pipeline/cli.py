@@ -104,6 +104,12 @@ def _report(argv: list[str]) -> int:
     return inspect_output.report_main(argv)
 
 
+def _pack(argv: list[str]) -> int:
+    from pipeline.tools import pack
+
+    return pack.main(argv)
+
+
 # Imported when chosen, so that `signkps verify` does not wait for MediaPipe to load.
 COMMANDS = {
     "run": Command("run the pipeline on any Beam runner (--runner; Dataflow, Flink, ...)", _run),
@@ -114,6 +120,7 @@ COMMANDS = {
     "convert": Command("turn a run's npz files into .pose files", _convert),
     "preview": Command("draw one video's keypoints (PNG grid, GIF or MP4)", _preview),
     "report": Command("write one self-contained HTML page on a run's output", _report),
+    "pack": Command("pack a run's npz files into one memory-mapped dataset per split", _pack),
 }
 
 

@@ -42,10 +42,10 @@ def demo(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str]]:
 def test_help_lists_every_sub_command():
     done = signkps("--help")
     assert done.returncode == 0
-    for name in ("run", "local", "flink", "demo", "verify", "convert", "preview", "report"):
+    for name in ("run", "local", "flink", "demo", "verify", "convert", "preview", "report", "pack"):
         assert f"    {name} " in done.stdout
     assert set(COMMANDS) == {"run", "local", "flink", "demo", "verify", "convert", "preview",
-                             "report"}  # fmt: skip
+                             "report", "pack"}  # fmt: skip
     for name in COMMANDS:
         sub = signkps(name, "--help")
         assert sub.returncode == 0, sub.stderr
@@ -63,6 +63,7 @@ def test_every_refusal_is_one_line_and_status_2(tmp_path):
         (("run", "--backend=openpose"), "signkps: argument --backend: invalid choice"),
         (("local", f"--input_root={tmp_path}"), "signkps: --output_root is required"),
         (("flink", "--local_cluster"), "signkps: --input_root is required"),
+        (("pack", f"--output_root={tmp_path}"), "arguments are required: --dest"),
     ):
         done = signkps(*args)
         assert done.returncode == 2, (args, done.stderr)

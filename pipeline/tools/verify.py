@@ -17,8 +17,10 @@ when there is any, 0 when everything adds up (2 for options it cannot use).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,10 +138,27 @@ def written_outputs(output_root: str, fmt: str) -> dict[str, str]:
     return {key.label: path for key, path in written.items()}
 
 
-def check_output(output_root: str, tally: Tally) -> Records:
-    """Reports against the written files; returns the records of each sign."""
+# Frame count of each video of a sign's file, or None (and a mismatch in the tally).
+FramesOf = Callable[[str, Tally], dict[str, int] | None]
+# A sign's label, its records, and its file's frame counts (None: unreadable), once checked.
+OnSign = Callable[[str, list[dict[str, Any]], dict[str, int] | None], None]
+
+
+def check_output(
+    output_root: str,
+    tally: Tally,
+    npz_frames: FramesOf | None = None,
+    on_sign: OnSign | None = None,
+) -> Records:
+    """Reports against the written files; returns the records of each sign.
+
+    ``npz_frames`` reads an npz's frame counts in place of decompressing every array
+    (``signkps pack`` reads only the headers, and checks the data as it copies it).
+    With ``on_sign``, each sign's records go to it as soon as the sign is checked, and
+    none are returned: memory then holds one sign's records, whatever the output's size.
+    """
     fmt = output_format(output_root)
-    frames_of = _pose_frames if fmt == "pose" else _npz_frames
+    frames_of = _pose_frames if fmt == "pose" else (npz_frames or _npz_frames)
     article, noun = ("a", ".pose folder") if fmt == "pose" else ("an", "npz")
     reports = {}
     for path in files.matching(sign_report_pattern(output_root)):
@@ -148,30 +167,53 @@ def check_output(output_root: str, tally: Tally) -> Records:
             reports[key.label] = path
     npzs = written_outputs(output_root, fmt)
     records: Records = {}
+    per_sign: Counter[bytes] = Counter()
     for label in sorted(set(reports) | set(npzs)):
         if label not in npzs:
             tally.mismatches.append(f"{label}: a report but no {noun} (the sign was not finished)")
         if label not in reports:
             tally.mismatches.append(f"{label}: {article} {noun} but no report ({npzs[label]})")
             continue
-        records[label] = _read_report(reports[label], tally)
+        sign_records = _read_report(reports[label], tally)
         keys = frames_of(npzs[label], tally) if label in npzs else {}
         if keys is not None:
             tally.signs += 1
-            _check_sign(label, records[label], keys, tally)
-    _check_combined_report(output_root, records, tally)
+            _check_sign(label, sign_records, keys, tally)
+        per_sign.update(_digests(sign_records))
+        if on_sign is None:
+            records[label] = sign_records
+        else:
+            on_sign(label, sign_records, keys)
+    _check_combined_report(output_root, per_sign, tally)
     for temp in sorted(files.matching(temp_pattern(output_root))):
         tally.mismatches.append(f"{temp}: temporary file left by an interrupted write")
     return records
 
 
-def _check_combined_report(output_root: str, records: Records, tally: Tally) -> None:
+def _digests(records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    """A short digest of each record's content: the combined report is compared by these,
+    so that memory holds a few bytes per video, not every record twice."""
+    for record in records:
+        yield hashlib.sha256(json.dumps(record, sort_keys=True).encode()).digest()[:16]
+
+
+def _streamed_records(path: str, tally: Tally) -> Iterator[dict[str, Any]]:
+    """The records of a JSON Lines file, one line in memory at a time."""
+    try:
+        with files.open_for_reading(path) as f:
+            for line in f:
+                if line.strip():
+                    yield json.loads(line)
+    except (OSError, ValueError) as e:
+        tally.mismatches.append(f"{path}: cannot be read as JSON Lines ({e})")
+
+
+def _check_combined_report(output_root: str, per_sign: Counter[bytes], tally: Tally) -> None:
     path = combined_report_path(output_root)
     if not files.exists(path):
         tally.mismatches.append(f"{path} is missing: no run has finished writing its reports")
         return
-    combined = Counter(json.dumps(r, sort_keys=True) for r in _read_report(path, tally))
-    per_sign = Counter(json.dumps(r, sort_keys=True) for rs in records.values() for r in rs)
+    combined = Counter(_digests(_streamed_records(path, tally)))
     if combined != per_sign:
         tally.mismatches.append(
             f"{path} differs from the per-sign reports "
