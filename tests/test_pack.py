@@ -332,6 +332,9 @@ def test_a_rerun_keeps_what_is_packed_and_redoes_what_changed(tmp_path, capsys, 
     out = capsys.readouterr().out
     assert "train: kept, already packed" in out and "test: kept" in out
     assert not leftover.exists() and train.stat().st_ino == inode
+    monkeypatch.chdir(tmp_path)  # the same output, spelt another way
+    assert pack("--output_root", "output/", "--dest", "packed") == 0
+    assert capsys.readouterr().out.count("kept, already packed") == 2
 
     run = output / "_reports" / "run.json"  # another run finished there since
     run.write_text(run.read_text().replace("01:00:00", "02:00:00"))

@@ -321,7 +321,9 @@ def main(argv: list[str]) -> int:
     selection = Selection.from_args(args)
     _check_dest(args.dest, args.output_root)
     labels = Labels.from_file(args.labels)
-    source = Source.read(args.output_root)
+    # One output, one spelling: the pack key and the index's npz paths do not depend on the cwd.
+    local = _is_local(args.output_root)
+    source = Source.read(os.path.abspath(args.output_root) if local else args.output_root)
     plans = plan_splits(source, selection, labels, args.force)
     try:
         lines = pack(args.dest, source, plans, labels)

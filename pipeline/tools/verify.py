@@ -167,7 +167,7 @@ def check_output(
             reports[key.label] = path
     npzs = written_outputs(output_root, fmt)
     records: Records = {}
-    per_sign: Counter[bytes] = Counter()
+    per_sign = Fingerprint()
     for label in sorted(set(reports) | set(npzs)):
         if label not in npzs:
             tally.mismatches.append(f"{label}: a report but no {noun} (the sign was not finished)")
@@ -179,12 +179,12 @@ def check_output(
         if keys is not None:
             tally.signs += 1
             _check_sign(label, sign_records, keys, tally)
-        per_sign.update(_digests(sign_records))
+        per_sign.add(_digests(sign_records))
         if on_sign is None:
             records[label] = sign_records
         else:
             on_sign(label, sign_records, keys)
-    _check_combined_report(output_root, per_sign, tally)
+    _check_combined_report(output_root, per_sign, list(reports.values()), tally)
     for temp in sorted(files.matching(temp_pattern(output_root))):
         tally.mismatches.append(f"{temp}: temporary file left by an interrupted write")
     return records
@@ -208,17 +208,45 @@ def _streamed_records(path: str, tally: Tally) -> Iterator[dict[str, Any]]:
         tally.mismatches.append(f"{path}: cannot be read as JSON Lines ({e})")
 
 
-def _check_combined_report(output_root: str, per_sign: Counter[bytes], tally: Tally) -> None:
+@dataclass
+class Fingerprint:
+    """A multiset of record digests in two numbers: how many, and their sum.
+
+    Two equal multisets give equal fingerprints, and different ones differ but by a
+    2**-128 chance, so the reports are compared in memory that does not grow with them;
+    only when they differ are they read again, to count what differs.
+    """
+
+    count: int = 0
+    total: int = 0
+
+    def add(self, digests: Iterable[bytes]) -> None:
+        for digest in digests:
+            self.count += 1
+            self.total = (self.total + int.from_bytes(digest, "big")) % _FINGERPRINT_MODULUS
+
+
+_FINGERPRINT_MODULUS = 2**128
+
+
+def _check_combined_report(
+    output_root: str, per_sign: Fingerprint, reports: list[str], tally: Tally
+) -> None:
     path = combined_report_path(output_root)
     if not files.exists(path):
         tally.mismatches.append(f"{path} is missing: no run has finished writing its reports")
         return
-    combined = Counter(_digests(_streamed_records(path, tally)))
-    if combined != per_sign:
+    combined_fingerprint = Fingerprint()
+    combined_fingerprint.add(_digests(_streamed_records(path, tally)))
+    if combined_fingerprint != per_sign:
+        quiet = Tally()  # the reports' own problems are in the tally already
+        combined = Counter(_digests(_streamed_records(path, quiet)))
+        per_sign_records = (r for report in reports for r in _read_report(report, quiet))
+        per_sign_counts = Counter(_digests(per_sign_records))
         tally.mismatches.append(
             f"{path} differs from the per-sign reports "
-            f"({sum((combined - per_sign).values())} records only there, "
-            f"{sum((per_sign - combined).values())} missing): the last run did not finish"
+            f"({sum((combined - per_sign_counts).values())} records only there, "
+            f"{sum((per_sign_counts - combined).values())} missing): the last run did not finish"
         )
 
 
