@@ -197,6 +197,7 @@ def _frames(
     messages = _Messages(container.format.name)
     state = _Decoded()
     turn: Orientation | None = None
+    reduce = 1
     with av.logging.Capture() as captured:
         try:
             for packet in container.demux(stream):
@@ -212,12 +213,13 @@ def _frames(
                     state.index += 1
                     continue
                 for frame in decoded:
-                    if turn is None:
+                    if turn is None:  # the turn and the reduction hold for the whole video
                         turn = _first_frame_orientation(frame, name, stream_info)
+                        reduce = reduction(frame.width, frame.height, scale)
                     if state.first_time is None:
                         state.first_time = frame.time
                     state.last_time, state.last_duration = frame.time, _seconds(frame)
-                    rgb, full_size = _pixels(frame, turn, scale)
+                    rgb, full_size = _pixels(frame, turn, reduce)
                     ms = _timestamp_ms(state, frame.time, nominal_fps)
                     label = f"{name} frame {state.index}"
                     yield Frame(state.index, rgb, None, label, ms, full_size)
@@ -235,15 +237,13 @@ def _frames(
     for line in stream_info.ffmpeg_log:
         logger.info("%s: FFmpeg: %s", name, line)
     stream_info.mean_fps = _mean_fps(state)
-    _check_complete(container, stream, name, state, messages)
-    stream_info.problems.extend(_completeness_notes(container, stream, state))
+    stream_info.problems.extend(_check_complete(container, stream, name, state, messages))
 
 
 def _pixels(
-    frame: av.VideoFrame, turn: Orientation, scale: int
+    frame: av.VideoFrame, turn: Orientation, reduce: int
 ) -> tuple[npt.NDArray[np.uint8], tuple[int, int] | None]:
     """Upright RGB (and the full upright size when reduced); FFmpeg's scaler shrinks it."""
-    reduce = reduction(frame.width, frame.height, scale)
     if reduce == 1:
         return turn.apply(_rgb(frame)), None
     width, height = -(-frame.width // reduce), -(-frame.height // reduce)
@@ -298,7 +298,9 @@ def _interval(stream: Any, state: _Decoded) -> float:
 
 def _check_complete(
     container: Any, stream: Any, name: str, state: _Decoded, messages: _Messages
-) -> None:
+) -> list[str]:
+    """Raises VideoUnreadable on evidence of truncation (TRUNCATION_RULE); else the problems
+    a kept video has: none, or that the file cannot show a cut-off end."""
     if messages.demuxer_errors:
         raise VideoUnreadable(
             f"{name}: truncated or damaged: the demuxer reports "
@@ -310,8 +312,13 @@ def _check_complete(
             f"packet(s) corrupt ({state.index} frames decoded)"
         )
     stated = _stated_duration(container, stream)
-    if stated is None or state.last_time is None:
-        return
+    if state.last_time is None:
+        return []
+    if stated is None:
+        return [
+            "may be truncated: the file states no duration for its video (a live "
+            "recording?), so a cut-off end cannot be detected"
+        ]
     start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
     interval = _interval(stream, state)
     end = state.last_time + (state.last_duration or interval) - start
@@ -320,14 +327,6 @@ def _check_complete(
             f"{name}: truncated or damaged: its frames end at {end:.2f} s of the "
             f"{stated:.2f} s it states ({state.index} frames decoded)"
         )
-
-
-def _completeness_notes(container: Any, stream: Any, state: _Decoded) -> list[str]:
-    if state.index and _stated_duration(container, stream) is None:
-        return [
-            "may be truncated: the file states no duration for its video (a live "
-            "recording?), so a cut-off end cannot be detected"
-        ]
     return []
 
 

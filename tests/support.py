@@ -42,6 +42,20 @@ def group_alive(group: int) -> bool:
     return True
 
 
+def small_corpus(root: Path, frames: list[Path], signs: int, videos: int) -> Path:
+    """``signs`` signs of ``videos`` two-frame folders each, a little different from each other."""
+    from keypoints.corpus import SignKey
+    from tests.conftest import build_corpus
+
+    spec = {
+        SignKey("01", "train", s): {
+            f"v{v}": frames[(s + v) % 7 : (s + v) % 7 + 2] for v in range(videos)
+        }
+        for s in range(1, signs + 1)
+    }
+    return build_corpus(root, spec)
+
+
 def written_signs(output: Path) -> set[str]:
     """The labels (``01-train/0001``) of the signs whose npz is on disk."""
     return {f"{p.parent.name}/{p.stem}" for p in output.glob("*/*.npz")}

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keypoints.corpus import SignKey
 from keypoints.outputs import lock_path
 from pipeline.job import lock
 from pipeline.job.lock import Holder, OutputRootInUse
@@ -36,8 +35,8 @@ from pipeline.job.run import run
 from pipeline.local.launcher import local_args
 from pipeline.local.progress import watch_local_run
 from pipeline.tools import verify
-from tests.conftest import REPO, SIGNKPS, build_corpus
-from tests.support import unwritten_records, written_signs
+from tests.conftest import REPO, SIGNKPS
+from tests.support import small_corpus, unwritten_records, written_signs
 
 pytestmark = pytest.mark.slow
 
@@ -85,13 +84,8 @@ def dead_pid() -> int:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, signer_frames) -> Path:
-    spec = {
-        SignKey("01", "train", s): {
-            f"v{v}": signer_frames[(s + v) % 7 : (s + v) % 7 + 2] for v in range(VIDEOS_PER_SIGN)
-        }
-        for s in range(1, SIGNS + 1)
-    }
-    return build_corpus(tmp_path_factory.mktemp("output_root") / "corpus", spec)
+    root = tmp_path_factory.mktemp("output_root") / "corpus"
+    return small_corpus(root, signer_frames, SIGNS, VIDEOS_PER_SIGN)
 
 
 @pytest.fixture

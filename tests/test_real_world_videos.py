@@ -15,11 +15,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from keypoints.backends import create_backend
 from keypoints.corpus import KARSL_LAYOUT, SignKey, sign_folder
-from keypoints.frames import MAX_FRAME_BYTES, MAX_FRAME_SIDE
+from keypoints.extract import ExtractionSettings, extract_video
+from keypoints.frames import MAX_FRAME_BYTES, MAX_FRAME_SIDE, VideoSource
 from keypoints.layout import POSE_SLICE
 from tests.conftest import REPO, SIGNKPS
-from tests.video_corpus import VideoCase, place_case
+from tests.video_corpus import VideoCase, ffmpeg_exe, place_case
 
 INTACT_FILES = (
     "plain.mp4",
@@ -46,6 +48,10 @@ INTACT, CUT, FOLDERS = (
 
 SELECTION = ("--signers=01", "--splits=train", "--selected_signs_to=3")
 WORKERS = (*SELECTION, "--direct_num_workers=2")
+
+
+def read_binary(path: str):
+    return open(path, "rb")
 
 
 def _stem(name: str) -> str:
@@ -156,24 +162,27 @@ def test_the_good_file_beside_truncated_ones_and_a_link_loop_is_written(run, vid
     assert loop["reason"] == "self.mp4: symbolic link loop (Too many levels of symbolic links)"
 
 
-def test_a_frame_too_wide_for_mediapipe_is_left_out_unread(run):
-    got = record(run, FOLDERS, "wide_frame")
+@pytest.mark.parametrize(
+    ("folder", "problem"),
+    [
+        (
+            "wide_frame",
+            f"00004.png: 33000x10: a side over {MAX_FRAME_SIDE:,} px, the most MediaPipe's "
+            "image path takes; not decoded",
+        ),
+        (
+            "huge_sparse",
+            f"00005.png: {64 << 30:,} bytes, over the limit of {MAX_FRAME_BYTES:,} bytes per "
+            "frame file; not read",
+        ),
+    ],
+)
+def test_a_frame_native_code_cannot_take_is_left_out_unread(run, folder, problem):
+    """A frame too wide for MediaPipe, a 64 GiB sparse frame: that frame, not the video."""
+    got = record(run, FOLDERS, folder)
     assert got["status"] == "ok"
     assert (got["frames"], got["unreadable_frames"]) == (8, 1)
-    assert got["problems"] == [
-        f"00004.png: 33000x10: a side over {MAX_FRAME_SIDE:,} px, the most MediaPipe's "
-        "image path takes; not decoded"
-    ]
-
-
-def test_a_huge_sparse_frame_is_left_out_unread(run):
-    got = record(run, FOLDERS, "huge_sparse")
-    assert got["status"] == "ok"
-    assert (got["frames"], got["unreadable_frames"]) == (8, 1)
-    assert got["problems"] == [
-        f"00005.png: {64 << 30:,} bytes, over the limit of {MAX_FRAME_BYTES:,} bytes per "
-        "frame file; not read"
-    ]
+    assert got["problems"] == [problem]
 
 
 def test_macos_junk_in_a_frame_folder_is_ignored_silently(run):
@@ -193,3 +202,30 @@ def test_verify_accounts_for_every_entry(run):
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(("stated", "kept"), [("00:00:02.000", True), ("00:00:02.080", False)])
+def test_frames_ending_before_the_stated_duration_mean_truncation(
+    video_corpus, tmp_path, stated, kept
+):
+    """The duration rule on its own: a Matroska track whose DURATION tag outlasts its frames.
+
+    plain.mp4's 48 frames at 25 fps end at 1.92 s; the tag is rewritten in place (same
+    length) to 2 frame intervals more (within the tolerance of 3) and to 4 (past it).
+    """
+    remuxed, plain = tmp_path / "plain.mkv", video_corpus["plain.mp4"].path
+    remux = [ffmpeg_exe(), "-loglevel", "error", "-i", str(plain), "-c", "copy", str(remuxed)]
+    subprocess.run(remux, check=True)
+    data = remuxed.read_bytes()
+    assert data.count(b"00:00:01.920000000") == 1
+    remuxed.write_bytes(data.replace(b"00:00:01.920000000", stated.encode() + b"000000"))
+    source = VideoSource("plain", str(remuxed), False, (str(remuxed),))
+    backend = create_backend("holistic")
+    report = extract_video(source, backend, ExtractionSettings(), read_binary).report
+    if kept:
+        assert (report.status, report.frames) == ("ok", 48)
+    else:
+        assert report.reason == (
+            f"plain.mkv: truncated or damaged: its frames end at 1.92 s of the "
+            f"{float(stated[-6:]):.2f} s it states (48 frames decoded)"
+        )

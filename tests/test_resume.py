@@ -24,8 +24,8 @@ from keypoints.outputs import staging_path, video_record_path
 from pipeline.job.run import run
 from pipeline.local.launcher import local_args
 from pipeline.tools import verify
-from tests.conftest import REPO, SIGNKPS, build_corpus
-from tests.support import group_alive, unwritten_records, written_signs
+from tests.conftest import REPO, SIGNKPS
+from tests.support import group_alive, small_corpus, unwritten_records, written_signs
 from tests.test_faults import outputs
 from transforms.staging import record_video, reuse_video, run_signature
 
@@ -42,13 +42,8 @@ def selection(corpus: Path, output: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, signer_frames) -> Path:
-    spec = {
-        SignKey("01", "train", s): {
-            f"v{v}": signer_frames[(s + v) % 7 : (s + v) % 7 + 2] for v in range(VIDEOS_PER_SIGN)
-        }
-        for s in range(1, SIGNS + 1)
-    }
-    return build_corpus(tmp_path_factory.mktemp("resume") / "corpus", spec)
+    root = tmp_path_factory.mktemp("resume") / "corpus"
+    return small_corpus(root, signer_frames, SIGNS, VIDEOS_PER_SIGN)
 
 
 @pytest.fixture(scope="module")
