@@ -34,6 +34,14 @@ def write_npy(f: BinaryIO, array: npt.NDArray[np.float32]) -> None:
         f.write(array.data.cast("B"))
 
 
+def npy_size(array: npt.NDArray[np.float32]) -> int:
+    """How many bytes write_npy writes for ``array``."""
+    header = io.BytesIO()
+    fmt = np.lib.format
+    fmt.write_array_header_1_0(header, fmt.header_data_from_array_1_0(array))  # type: ignore[no-untyped-call]
+    return len(header.getvalue()) + array.nbytes
+
+
 def read_npy(f: BinaryIO) -> npt.NDArray[np.float32]:
     """The array of a .npy stream, read in small chunks into its final place."""
     array: npt.NDArray[np.float32] = np.lib.format.read_array(f, allow_pickle=False)  # type: ignore[no-untyped-call]
@@ -68,7 +76,11 @@ def write_npz(f: BinaryIO, arrays: Iterable[tuple[str, npt.NDArray[np.float32]]]
         for name, array in arrays:
             entry = zipfile.ZipInfo(f"{name}.npy", date_time=_EPOCH)
             entry.compress_type = zipfile.ZIP_DEFLATED
-            with archive.open(entry, "w", force_zip64=True) as member:
+            # The size, known before a byte is written, lets zipfile choose ZIP64 from it
+            # (only for a member over 2 GiB). Forcing ZIP64 instead gave other bytes under
+            # Python 3.11.2 than under 3.11.7, whose zipfile fixed how it streams ZIP64.
+            entry.file_size = npy_size(array)
+            with archive.open(entry, "w") as member:
                 write_npy(member, array)  # type: ignore[arg-type]
 
 
