@@ -15,6 +15,7 @@ agree::
     {root}/_staging/{signer}-{split}/{sign:04d}/{digest}.npy  a video's keypoints, recorded
     {root}/_staging/{signer}-{split}/{sign:04d}/{digest}.json its record (report, signature)
     {root}/_staging/{signer}-{split}/{sign:04d}/_no_videos.json why a sign has no videos
+    {root}/_staging/_workers/{run}-{digest}.json              a worker's software, per run
     {root}/_signkps.lock                                      the run writing here (JSON)
     {root}/_signkps.lock.break                                held while a stale lock goes
     {root}/._signkps.probe.{unique}.tmp                       a run's first write, deleted
@@ -45,6 +46,7 @@ NPZ_SUFFIX = ".npz"
 POSE_SUFFIX = ".pose"
 REPORT_SUFFIX = ".jsonl"
 _NO_VIDEOS = "_no_videos.json"
+_WORKERS = "_workers"  # beside the sign folders, named so that no sign pattern meets it
 LOCK_FILE = "_signkps.lock"  # held by the one run writing under the root (pipeline.job.lock)
 _PROBE = "_signkps.probe"
 
@@ -149,6 +151,15 @@ def video_record_path(output_root: str, key: SignKey, video_location: str) -> st
 def video_records_pattern(output_root: str) -> str:
     """Every video record of the staging area."""
     return join(output_root, STAGING_DIR, "*", "*", "[0-9a-f]*.json")  # not the _ files
+
+
+def worker_record_path(output_root: str, run_id: str, digest: str) -> str:
+    """The software of a run's workers that share the environment ``digest`` names."""
+    return join(output_root, STAGING_DIR, _WORKERS, f"{run_id}-{digest}.json")
+
+
+def worker_records_pattern(output_root: str, run_id: str) -> str:
+    return join(output_root, STAGING_DIR, _WORKERS, f"{run_id}-*.json")
 
 
 def no_videos_path(output_root: str, key: SignKey) -> str:

@@ -164,7 +164,7 @@ def dataflow_job():
     opts = options.view_as(SignKpsOptions)
     validate(opts, corpus=False)  # no network here: the corpus checks would list gs://
     p = beam.Pipeline(options=options)
-    build(p, opts)
+    build(p, opts, "dry-run")
     job = p.run().job
     environment = apiclient.Environment(
         packages=[],

@@ -11,6 +11,7 @@ import pytest
 from keypoints import layout as L
 from keypoints.backends import create_backend
 from keypoints.corpus import SignKey
+from keypoints.environment import environment
 from keypoints.extract import extract_frames
 from keypoints.normalise import adjust
 from pipeline.job.run import run
@@ -118,6 +119,9 @@ def test_reports_and_provenance(first_run, corpus):
     run_record = json.loads((output / "_reports" / "run.json").read_text())
     assert run_record["versions"]["mediapipe"] == "0.10.21"
     assert run_record["versions"]["apache-beam"] == "2.77.0"
+    # The workers' software, recorded by the workers: here, this very environment, once
+    # for the run's two worker processes.
+    assert run_record["workers"] == [environment()]
     assert run_record["backend"]["settings"]["model_complexity"] == 1
     assert run_record["counters"]["videos_ok"] == 4
     assert run_record["options"]["input_root"] == str(corpus)

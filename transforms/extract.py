@@ -30,6 +30,7 @@ from transforms.staging import (
     WriteSign,
     complete_sign,
     record_video,
+    record_worker,
     reuse_video,
     run_signature,
     video_signature,
@@ -99,6 +100,7 @@ class ExtractKeypointsDoFn(beam.DoFn):
             backend_settings(self._backend_name, self._backend_config),
             self._settings,
         )
+        record_worker(self._output_root, self._run_id)
         if self._isolate:
             # Starts the child now, in the background; the first video waits for it ready.
             self._extractor = IsolatedExtractor(self.backend_factory(), open_for_reading)

@@ -28,7 +28,6 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, ClassVar
 
 import apache_beam as beam
@@ -38,6 +37,7 @@ from apache_beam.pvalue import PCollection
 from natsort import natsorted
 
 from keypoints.corpus import SignKey, SignSelection
+from keypoints.environment import DECIDING_PACKAGES, environment, package_versions
 from keypoints.extract import ExtractionSettings, VideoKeypoints, VideoReport
 from keypoints.frames import VideoSource
 from keypoints.npz import write_npy
@@ -48,15 +48,12 @@ from keypoints.outputs import (
     staged_sign_folder,
     staging_path,
     video_record_path,
+    worker_record_path,
 )
 from transforms import files, metrics
 from transforms.progress import ProgressSender
 
 logger = logging.getLogger(__name__)
-
-# The packages whose versions decide the numbers, the decoders among them (they decide the
-# pixels MediaPipe sees): a record made with others is not reused.
-DECIDING_PACKAGES = ("signkps", "mediapipe", "av", "opencv-contrib-python")
 
 
 @dataclass(frozen=True)
@@ -85,12 +82,7 @@ def source_signature(video: VideoSource) -> str:
 
 def run_signature(backend: str, settings: Mapping[str, Any], extraction: ExtractionSettings) -> str:
     """What a video's result depends on besides its input: the same for every video of a run."""
-    versions: dict[str, str | None] = {}
-    for name in DECIDING_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
+    versions = package_versions(DECIDING_PACKAGES)
     return _digest(
         {
             "backend": backend,
@@ -104,6 +96,18 @@ def run_signature(backend: str, settings: Mapping[str, Any], extraction: Extract
             "versions": versions,
         }
     )
+
+
+def record_worker(output_root: str, run_id: str) -> None:
+    """Record the software this worker runs, once per distinct environment of the run.
+
+    The record's name holds its content's digest: every worker with the same environment
+    writes the same file, so a pool of a thousand workers leaves one record, not a thousand.
+    """
+    found = environment()
+    path = worker_record_path(output_root, run_id, _digest(found)[:16])
+    if not files.exists(path):
+        files.write_atomically(path, json.dumps(found, sort_keys=True).encode())
 
 
 def video_signature(source: str, run: str) -> str:

@@ -264,6 +264,7 @@ PROVENANCE_ORDER = (
     "signs_selected",
     "output",
     "counters",
+    "workers",
     "versions",
     "backend",
     "options",

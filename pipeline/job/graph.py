@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import apache_beam as beam
 from apache_beam.pvalue import PCollection
 
@@ -40,8 +38,11 @@ def backend_config(opts: SignKpsOptions) -> BackendConfig:
     )
 
 
-def build(p: beam.Pipeline, opts: SignKpsOptions) -> PCollection[SignKey]:
-    """Selected signs -> their videos -> keypoints -> one npz (or .pose folder) per sign."""
+def build(p: beam.Pipeline, opts: SignKpsOptions, run_id: str) -> PCollection[SignKey]:
+    """Selected signs -> their videos -> keypoints -> one npz (or .pose folder) per sign.
+
+    ``run_id`` names this run in the records its workers leave (transforms.staging).
+    """
     sink = SINKS[opts.output_format]
     signs = p | "SelectSigns" >> beam.Create(selected_signs(opts))
     if not opts.overwrite:
@@ -56,7 +57,7 @@ def build(p: beam.Pipeline, opts: SignKpsOptions) -> PCollection[SignKey]:
                 opts.backend,
                 extraction_settings(opts),
                 sink.write_sign,
-                uuid.uuid4().hex,  # this run, as its records name it
+                run_id,
                 backend_config(opts),
                 reuse=not opts.overwrite,
                 isolate=opts.isolate_backend,

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from keypoints.backends import backend_settings, fetch_models
 from keypoints.corpus import SignKey
+from keypoints.environment import environment
 from keypoints.layout import PART_NAMES
 from keypoints.models import ModelError
 from keypoints.outputs import reports_folder
@@ -100,6 +102,7 @@ def _run(
 ) -> RunOutcome:
     signs = selected_signs(opts)
     started_at, started = reports.utc_now(), time.monotonic()
+    run_id = uuid.uuid4().hex  # as this run's records name it
 
     with contextlib.ExitStack() as local_run:
         if watch_local is not None and is_local(options):
@@ -107,10 +110,11 @@ def _run(
         # A run that fails or is stopped keeps its staging area: the next run reuses the
         # videos recorded there. Only a finished run removes it, and any temporary file.
         with beam.Pipeline(runner=create_runner(options), options=options) as p:
-            build(p, opts)
+            build(p, opts, run_id)
         missing = signs_without_output(
             opts.input_root, opts.corpus_layout, opts.output_root, signs, opts.output_format
         )
+        workers = reports.worker_environments(opts.output_root, run_id)
         reports.remove_temp_files(opts.output_root)
         result = p.result
 
@@ -118,7 +122,8 @@ def _run(
     seconds = time.monotonic() - started
     record = {
         "project": "signkps",
-        "versions": reports.versions(),
+        "versions": environment(),  # this driver's
+        "workers": workers,  # what made the keypoints: one entry per distinct environment
         "backend": {
             "name": opts.backend,
             "settings": backend_settings(opts.backend, backend_config(opts)),

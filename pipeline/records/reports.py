@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import platform
-from importlib import metadata
 from typing import Any
 
 from apache_beam.metrics.metric import MetricResults, MetricsFilter
@@ -17,12 +15,11 @@ from keypoints.outputs import (
     sign_report_pattern,
     staging_folder,
     temp_pattern,
+    worker_records_pattern,
 )
 from transforms import files, metrics
 
 logger = logging.getLogger(__name__)
-
-PACKAGES = ("signkps", "mediapipe", "apache-beam", "numpy", "opencv-contrib-python", "av")
 
 
 def utc_now() -> str:
@@ -30,14 +27,16 @@ def utc_now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
-def versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
+def worker_environments(output_root: str, run_id: str) -> list[dict[str, Any]]:
+    """The distinct environments this run's workers recorded (transforms.staging).
+
+    Read before a finished run removes the staging area, where they are kept.
+    """
+    found = [
+        files.read_json(path)
+        for path in files.matching(worker_records_pattern(output_root, run_id))
+    ]
+    return sorted(found, key=lambda e: json.dumps(e, sort_keys=True))
 
 
 def counters(results: MetricResults) -> dict[str, int]:

@@ -176,7 +176,12 @@ def run_settings(run: dict[str, Any]) -> dict[str, Any]:
         "adjusted": bool(options["adjusted"]),
         "fps": float(options["fps"]),
         "backend": run.get("backend"),
-        "mediapipe": run.get("versions", {}).get("mediapipe"),
+        # The workers' MediaPipe made the landmarks; a run.json older than that record
+        # names only the driver's.
+        "mediapipe": sorted(
+            {str(w.get("mediapipe")) for w in run.get("workers", [])}
+            or {str(run.get("versions", {}).get("mediapipe"))}
+        ),
     }
 
 
