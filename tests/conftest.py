@@ -28,6 +28,27 @@ def assets_dir() -> Path | None:
     return None
 
 
+def unavailable(reason: str) -> None:
+    """A part a test needs cannot be had here: skip, but fail in CI, which must have it."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def flink_parts(request: pytest.FixtureRequest) -> tuple[Path, Path]:
+    """Flink and the job server, downloaded (with a word on the terminal) on first use."""
+    from pipeline.flink.dist import FetchError, flink_home, job_server_classpath
+
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    try:
+        with capture.global_and_fixture_disabled():
+            return flink_home(), job_server_classpath()
+    except FetchError as e:
+        unavailable(f"Flink or the Beam Flink job server cannot be had here: {e}")
+        raise
+
+
 @pytest.fixture(scope="session")
 def assets() -> Path:
     """The shared real models and footage; their absence fails CI and skips elsewhere."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
 from collections.abc import Mapping
@@ -40,6 +41,17 @@ def group_alive(group: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def output_files(output: Path) -> dict[str, bytes]:
+    """Every npz under an output root, by its path there."""
+    return {str(p.relative_to(output)): p.read_bytes() for p in sorted(output.rglob("*.npz"))}
+
+
+def video_records(output: Path) -> list[dict[str, Any]]:
+    """The run's video records, all but the time each video took."""
+    lines = (output / "_reports" / "videos.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
 
 
 def small_corpus(root: Path, frames: list[Path], signs: int, videos: int) -> Path:

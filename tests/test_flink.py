@@ -9,8 +9,6 @@ into the cache (pipeline.flinkdist); without them the tests skip, except in CI.
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
 import urllib.request
@@ -20,34 +18,16 @@ import pytest
 
 from keypoints.corpus import SignKey
 from pipeline import cli
-from pipeline.flink.dist import FetchError, flink_home, job_server_classpath
 from pipeline.flink.services import port_open
 from pipeline.flink.session import flink_args, flink_session
 from pipeline.job.run import run
 from pipeline.local.launcher import local_args
 from tests.conftest import build_corpus
-from tests.support import group_alive, unwritten_records
+from tests.support import group_alive, output_files, unwritten_records, video_records
 
 pytestmark = [pytest.mark.flink, pytest.mark.slow]
 
 KEYS = (SignKey("01", "train", 1), SignKey("01", "train", 2))
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def flink_parts(request):
-    """Flink and the job server, downloaded (with a word on the terminal) on first use."""
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-    try:
-        with capture.global_and_fixture_disabled():
-            return flink_home(), job_server_classpath()
-    except FetchError as e:
-        unavailable(f"Flink or the Beam Flink job server cannot be had here: {e}")
 
 
 @pytest.fixture(scope="module")
@@ -90,15 +70,6 @@ def flink_run(flink_parts, corpus, tmp_path_factory):
 def direct_run(corpus, tmp_path_factory):
     output = tmp_path_factory.mktemp("direct-out")
     return output, run(local_args(pipeline_args(corpus, output), workers=2))
-
-
-def output_files(output: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(output)): p.read_bytes() for p in sorted(output.rglob("*.npz"))}
-
-
-def video_records(output: Path) -> list[dict]:
-    lines = (output / "_reports" / "videos.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
 
 
 def test_flink_writes_the_same_npz_bytes_as_the_direct_runner(flink_run, direct_run):

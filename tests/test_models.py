@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import http.server
 import re
-import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from keypoints.models import (
     default_cache_dir,
     sha256_of,
 )
+from tests.model_mirror import mirror, serving
 
 MODEL = FACE_MODEL  # the smallest bundle, 3.7 MB
 GOOD, CORRUPT, CUT = "good", "corrupt", "cut"  # folders of the server, one per behaviour
@@ -54,22 +53,6 @@ class ModelHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def mirror(root: Path, models: Path, corrupt: bool) -> None:
-    """The official URL layout under ``root``, with the real files (one byte off if corrupt)."""
-    for model in (*POSE_MODELS.values(), FACE_MODEL, HAND_MODEL):
-        source = models / model.name
-        if not source.is_file():
-            continue  # lite and heavy are not among the test assets: the server gives 404
-        target = root / model.url_path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if corrupt:
-            data = bytearray(source.read_bytes())
-            data[len(data) // 2] ^= 0xFF
-            target.write_bytes(bytes(data))
-        else:
-            target.symlink_to(source)
-
-
 @dataclass
 class Server:
     url: str
@@ -88,18 +71,9 @@ def server(assets: Path, tmp_path_factory) -> Iterator[Server]:
     mirror(root / CUT, assets / "models", corrupt=False)
     (root / "dir").symlink_to(assets / "models")  # a flat model folder, as a URL
     requests: list[str] = []
-    handler = functools.partial(
-        type("Handler", (ModelHandler,), {"requests": requests}), directory=str(root)
-    )
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Server(f"http://127.0.0.1:{httpd.server_address[1]}", root, requests)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    handler = type("Handler", (ModelHandler,), {"requests": requests})
+    with serving(root, handler) as url:
+        yield Server(url, root, requests)
 
 
 def leftovers(cache: Path) -> list[str]:
