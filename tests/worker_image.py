@@ -388,9 +388,10 @@ def worker_pool(podman: Podman, image: str, mounts: list[Path]) -> Iterator[Work
         podman.run("rm", "--force", "--time=5", container)
 
 
-# Lines that mean a worker of the pool failed, so the job can never finish: Beam on Flink
-# then waits for the worker forever. They reach the TaskManager's log (the SDK's own log,
-# over the Fn API) or the container's (the boot launcher's, when that is gone).
+# Lines that mean a worker of the pool failed, so the job can never finish. Beam on Flink
+# fails it only 3 minutes later, with "No client connected within timeout", which does
+# not say why. They reach the TaskManager's log (the SDK's own log, over the Fn API) or
+# the container's (the boot launcher's, when that is gone).
 WORKER_FAILURE = re.compile(
     r"Error processing instruction|failed to install required packages|"
     r"failed to retrieve staged files|exited \d+ times: exit status|out of retries"
@@ -430,7 +431,7 @@ def worker_failure(pool: WorkerPool, log_folder: Path) -> str | None:
 def run_watched(job: Callable[[], T], pool: WorkerPool, log_folder: Path) -> T:
     """``job()``, stopped by PoolFailed as soon as the pool or one of its workers fails.
 
-    The job runs in a thread of its own; when it hangs on a worker that never comes, the
+    The job runs in a thread of its own; when it waits on a worker that never comes, the
     caller's way out (leaving the Flink session, which stops the cluster) ends it.
     """
     outcome: list[T] = []
