@@ -40,7 +40,12 @@ def test_reversed_or_out_of_range_signs_are_refused():
 def test_local_defaults_yield_to_what_the_user_gave():
     args = local_args(["--direct_num_workers=1", "--input_root=/c"], workers=4)
     assert "--direct_num_workers=1" in args and "--direct_num_workers=4" not in args
-    assert "--runner=DirectRunner" in args and "--direct_running_mode=multi_processing" in args
+    assert "--runner=DirectRunner" in args and "--direct_running_mode=multi_threading" in args
+    # Without the extraction processes, MediaPipe needs a process per worker.
+    args = local_args(["--input_root=/c", "--no_isolate_backend"], workers=2)
+    assert "--direct_running_mode=multi_processing" in args
+    args = local_args(["--direct_running_mode=multi_processing"], workers=2)
+    assert args.count("--direct_running_mode=multi_processing") == 1
 
 
 def test_local_runs_give_each_worker_the_cores_left_to_it_as_mediapipe_threads():

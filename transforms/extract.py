@@ -219,13 +219,16 @@ class ExtractKeypointsDoFn(beam.DoFn):
             self._extractor.close()  # kills the child, under a video or not
         self._close_backend()
         self._progress.close()
-        # The worker process usually exits next, and Python's last garbage collection of a
-        # heap holding Beam and MediaPipe is slow there (benchmarks/RESULTS.md), paid once
-        # per worker at the end of every run, as a local runner stops its workers one after
-        # another. Collect now (cheaper, and nothing is leaked if the worker lives on), then
-        # freeze what is left so that exit skips it.
-        gc.collect()
-        gc.freeze()
+        if not self._isolate:
+            # The worker process usually exits next, and Python's last garbage collection
+            # of a heap holding Beam and MediaPipe is slow there (benchmarks/RESULTS.md),
+            # paid once per worker at the end of every run, as a local runner stops its
+            # workers one after another. Collect now, then freeze what is left so that exit
+            # skips it. Not with isolation: MediaPipe is in the child, and the worker may
+            # be a thread of the launching process (signkps local), which must not have
+            # its heap frozen under it.
+            gc.collect()
+            gc.freeze()
 
 
 class ExtractKeypoints(beam.PTransform[PCollection[VideoWork], PCollection[StagedResult]]):

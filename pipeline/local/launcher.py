@@ -1,6 +1,11 @@
 """What ``signkps local`` (and run_local.sh) adds to a run: this machine's runner settings.
 
-The DirectRunner with one worker process per core, unless the arguments say otherwise.
+The DirectRunner with one worker per core, unless the arguments say otherwise. Workers are
+threads of this process: each one's decoding and MediaPipe run in an extraction process
+of its own (keypoints.isolation), so a thread only hands videos over and records them,
+and a crash still costs one video. That spares every run the start of a Beam worker
+process per core. With ``--no_isolate_backend`` MediaPipe runs in the worker itself, so
+workers are processes again, one per core.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pipeline.job.options import with_defaults
 # that is not a count is left for Beam's own message.
 _WORKERS = argparse.ArgumentParser(add_help=False)
 _WORKERS.add_argument("--direct_num_workers", default="")
+_WORKERS.add_argument("--no_isolate_backend", action="store_true")
 
 
 def local_args(argv: list[str], workers: int | None = None) -> list[str]:
@@ -25,7 +31,9 @@ def local_args(argv: list[str], workers: int | None = None) -> list[str]:
     workers = workers or os.cpu_count() or 1
     defaults = {
         "--runner": "DirectRunner",
-        "--direct_running_mode": "multi_processing",
+        "--direct_running_mode": "multi_processing"
+        if given.no_isolate_backend
+        else "multi_threading",
         "--direct_num_workers": str(workers),
         "--default_sdk_harness_log_level": "WARNING",
         "--mediapipe_threads": str(graph_threads_per_worker(workers)),
