@@ -125,6 +125,7 @@ class ImageRuns:
     outcomes: dict[str, RunOutcome]
     pool_start_seconds: float
     leftover_containers: list[str]
+    services_running: list[str]  # Flink's, after the session
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +159,8 @@ def image_runs(
                     f"--backend {backend} on Flink, in the image: {outcomes[backend].seconds:.1f} s"
                 )
         started = pool.started_seconds
-    yield ImageRuns(outputs, outcomes, started, podman.containers())
+    running = [s.name for s in session.services if s.running()]
+    yield ImageRuns(outputs, outcomes, started, podman.containers(), running)
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +207,7 @@ def test_workers_run_the_installed_package_not_the_sources_it_was_built_from(pod
 
 def test_nothing_is_left_behind(image_runs):
     assert image_runs.leftover_containers == []
+    assert image_runs.services_running == []
 
 
 def broken_image(podman: Podman, base: str, tag: str, breakage: str) -> str:
@@ -251,4 +254,5 @@ def test_a_worker_that_cannot_import_the_project_fails_the_run_with_its_log(
     assert time.monotonic() - started[0] < FAILURE_SECONDS
     assert "No module named 'simplejpeg'" in str(failed.value)
     assert podman.containers() == []
+    assert [s.name for s in session.services if s.running()] == []
     assert not list((tmp_path / "out").glob("*/*.npz"))
