@@ -205,6 +205,18 @@ def test_workers_run_the_installed_package_not_the_sources_it_was_built_from(pod
     assert location.splitlines()[-1].startswith("/usr/local/lib/python3.11/dist-packages/")
 
 
+def test_the_image_starts_beam_s_boot_launcher(podman, image):
+    """What Dataflow runs: the entry point, the launcher the pool starts every worker with."""
+    entrypoint = podman.run("image", "inspect", "--format={{json .Config.Entrypoint}}", image.name)
+    assert json.loads(entrypoint) == ["/opt/apache/beam/boot"]
+    assert (
+        image_python(
+            podman, image.name, "import os; print(os.access('/opt/apache/beam/boot', os.X_OK))"
+        )
+        == "True"
+    )
+
+
 def test_nothing_is_left_behind(image_runs):
     assert image_runs.leftover_containers == []
     assert image_runs.services_running == []
