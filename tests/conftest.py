@@ -113,3 +113,24 @@ def build_corpus(root: Path, spec: CorpusSpec) -> Path:
 @pytest.fixture
 def make_corpus(tmp_path: Path) -> Callable[[CorpusSpec], Path]:
     return lambda spec: build_corpus(tmp_path / "corpus", spec)
+
+
+# The corpus a run on another runner is compared on with the DirectRunner: two signs, a frame
+# folder, a video file, and a file that is no video, which must end as a failure record on
+# every runner. Sign 3 of a 1..3 selection has no folder.
+RUNNER_CORPUS_VIDEOS = [("clip", "ok"), ("frames", "ok"), ("broken", "failed"), ("reversed", "ok")]
+
+
+@pytest.fixture(scope="session")
+def runner_corpus(
+    tmp_path_factory: pytest.TempPathFactory, signer_frames: list[Path], signer_video: Path
+) -> Path:
+    root = build_corpus(
+        tmp_path_factory.mktemp("runner-corpus"),
+        {
+            SignKey("01", "train", 1): {"frames": signer_frames, "clip": signer_video},
+            SignKey("01", "train", 2): {"reversed": signer_frames[::-1]},
+        },
+    )
+    (root / "01" / "01" / "train" / "0002" / "broken.mp4").write_bytes(b"not a video\n" * 64)
+    return root

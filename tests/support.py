@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
+import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +34,13 @@ def results_frame(results: Any) -> npt.NDArray[np.float32]:
     return landmarks_frame(
         {stream: getattr(results, stream) for stream, _ in LANDMARK_STREAMS.values()}
     )
+
+
+def kill_group_if_running(process: subprocess.Popen[Any]) -> None:
+    """A launched run's whole process group killed, if the run still runs (for a finally)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def group_alive(group: int) -> bool:

@@ -11,7 +11,6 @@ and its files must equal those of a run killed and resumed.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pipeline.job.run import run
 from pipeline.local.launcher import local_args
 from pipeline.tools import verify
 from tests.conftest import REPO, SIGNKPS, build_corpus, read_rgb
+from tests.support import kill_group_if_running
 from transforms import extract as extract_module
 from transforms.extract import MAX_ATTEMPTS
 
@@ -177,9 +177,7 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_files(tmp_path, signer_fr
         while killed.poll() is None and not list(output.glob("*/*.npz")):
             time.sleep(0.002)
     finally:
-        if killed.poll() is None:
-            os.killpg(killed.pid, signal.SIGKILL)
-        killed.wait()
+        kill_group_if_running(killed)
     assert killed.returncode == -signal.SIGKILL, "the run finished before the kill"
     written_before = len(list(output.glob("*/*.npz")))
     for npz in output.glob("*/*.npz"):

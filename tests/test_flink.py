@@ -22,27 +22,10 @@ from pipeline.flink.services import port_open
 from pipeline.flink.session import flink_args, flink_session
 from pipeline.job.run import run
 from pipeline.local.launcher import local_args
-from tests.conftest import build_corpus
+from tests.conftest import RUNNER_CORPUS_VIDEOS, build_corpus
 from tests.support import group_alive, output_files, unwritten_records, video_records
 
 pytestmark = [pytest.mark.flink, pytest.mark.slow]
-
-KEYS = (SignKey("01", "train", 1), SignKey("01", "train", 2))
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory, signer_frames, signer_video) -> Path:
-    root = tmp_path_factory.mktemp("corpus")
-    build_corpus(
-        root,
-        {
-            KEYS[0]: {"frames": signer_frames, "clip": signer_video},
-            KEYS[1]: {"reversed": signer_frames[::-1]},
-        },
-    )
-    # A video that cannot be decoded: it must end as a failure record on both runners.
-    (root / "01" / "01" / "train" / "0002" / "broken.mp4").write_bytes(b"not a video\n" * 64)
-    return root
 
 
 def pipeline_args(corpus: Path, output: Path) -> list[str]:
@@ -57,19 +40,19 @@ def pipeline_args(corpus: Path, output: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def flink_run(flink_parts, corpus, tmp_path_factory):
+def flink_run(flink_parts, runner_corpus, tmp_path_factory):
     """One run on a fresh local cluster; every service is stopped when this returns."""
     output = tmp_path_factory.mktemp("flink-out")
     with flink_session(tmp_path_factory.mktemp("flink-work")) as session:
-        outcome = run(session.args(pipeline_args(corpus, output)))
+        outcome = run(session.args(pipeline_args(runner_corpus, output)))
         jobs = session.cluster.jobs()
     return output, outcome, jobs, session
 
 
 @pytest.fixture(scope="module")
-def direct_run(corpus, tmp_path_factory):
+def direct_run(runner_corpus, tmp_path_factory):
     output = tmp_path_factory.mktemp("direct-out")
-    return output, run(local_args(pipeline_args(corpus, output), workers=2))
+    return output, run(local_args(pipeline_args(runner_corpus, output), workers=2))
 
 
 def test_flink_writes_the_same_npz_bytes_as_the_direct_runner(flink_run, direct_run):
@@ -82,12 +65,7 @@ def test_flink_reports_and_counters_match_the_direct_runner(flink_run, direct_ru
     (flink_output, flink_outcome, *_), (direct_output, direct_outcome) = flink_run, direct_run
     records = video_records(flink_output)
     assert records == video_records(direct_output)  # all but the time each video took
-    assert [(r["video"], r["status"]) for r in records] == [
-        ("clip", "ok"),
-        ("frames", "ok"),
-        ("broken", "failed"),
-        ("reversed", "ok"),
-    ]
+    assert [(r["video"], r["status"]) for r in records] == RUNNER_CORPUS_VIDEOS
     assert "broken.mp4" in records[2]["source"] and records[2]["reason"]
     # Beam metrics come back from Flink through the job server.
     assert flink_outcome.counters == direct_outcome.counters

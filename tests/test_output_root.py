@@ -36,7 +36,7 @@ from pipeline.local.launcher import local_args
 from pipeline.local.progress import watch_local_run
 from pipeline.tools import verify
 from tests.conftest import REPO, SIGNKPS
-from tests.support import small_corpus, unwritten_records, written_signs
+from tests.support import kill_group_if_running, small_corpus, unwritten_records, written_signs
 
 pytestmark = pytest.mark.slow
 
@@ -142,9 +142,7 @@ def test_a_second_run_on_a_held_root_is_refused_and_the_first_finishes(corpus, t
             os.killpg(first.pid, signal.SIGCONT)
         stdout, stderr = first.communicate(timeout=300)
     finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
-            first.wait()
+        kill_group_if_running(first)
     assert second.returncode == 2, second.stderr[-3000:]
     (line,) = second.stderr.splitlines()
     assert line.startswith(
@@ -212,9 +210,7 @@ def test_a_full_disk_stops_the_run_in_one_line_and_a_rerun_reuses_what_it_kept(c
         os.killpg(launched.pid, signal.SIGCONT)
         stdout, stderr = launched.communicate(timeout=300)
     finally:
-        if launched.poll() is None:
-            os.killpg(launched.pid, signal.SIGKILL)
-            launched.wait()
+        kill_group_if_running(launched)
     assert launched.returncode == 1, stderr[-3000:]
     (line,) = stderr.splitlines()
     stopped = FULL_LINE.fullmatch(line)

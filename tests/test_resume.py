@@ -25,7 +25,13 @@ from pipeline.job.run import run
 from pipeline.local.launcher import local_args
 from pipeline.tools import verify
 from tests.conftest import REPO, SIGNKPS
-from tests.support import group_alive, small_corpus, unwritten_records, written_signs
+from tests.support import (
+    group_alive,
+    kill_group_if_running,
+    small_corpus,
+    unwritten_records,
+    written_signs,
+)
 from tests.test_faults import outputs
 from transforms.staging import record_video, reuse_video, run_signature
 
@@ -100,9 +106,7 @@ def interrupted(
             launched.send_signal(signum)
         launched.wait(timeout=120)
     finally:
-        if launched.poll() is None:
-            os.killpg(launched.pid, signal.SIGKILL)
-            launched.wait()
+        kill_group_if_running(launched)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(launched.pid, signal.SIGKILL)  # any worker the launcher left behind
         deadline = time.monotonic() + 30

@@ -76,12 +76,7 @@ class PoolFailed(RuntimeError):
 
 
 def missing_tools() -> list[str]:
-    missing = [
-        f"{tool} ({package})"
-        for tool, package in TOOLS.items()
-        if (shutil.which(tool) if "/" not in tool else (tool if Path(tool).exists() else None))
-        is None
-    ]
+    missing = [f"{tool} ({source})" for tool, source in TOOLS.items() if not shutil.which(tool)]
     if os.geteuid() != 0:
         missing.append("root (podman runs rootful here: rootless needs subuid ranges)")
     return missing
@@ -146,24 +141,8 @@ class Podman:
 
     def run(self, *args: str, timeout: float = 120, log: Path | None = None) -> str:
         """Run podman; its output (with stderr), or a RuntimeError that holds its tail."""
-        started = time.monotonic()
-        done = subprocess.run(
-            self.command(*args),
-            env=self.env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if log is not None:
-            log.write_text(done.stdout)
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"podman {' '.join(args[:2])} failed (exit {done.returncode}, "
-                f"{time.monotonic() - started:.0f} s):\n{done.stdout[-6000:]}"
-            )
-        return done.stdout
+        what = f"podman {' '.join(args[:2])}"
+        return _output(self.command(*args), timeout, env=self.env(), log=log, what=what)
 
     def image_exists(self, name: str) -> bool:
         return (
@@ -186,7 +165,7 @@ def debian_root(cache: Path) -> Path:
         return target
     with tempfile.TemporaryDirectory(prefix="rootfs-", dir=cache) as work:
         root = Path(work) / "root"
-        _checked(
+        _output(
             [
                 "debootstrap",
                 "--variant=minbase",
@@ -210,9 +189,9 @@ def boot_launcher(cache: Path) -> Path:
 
     def build(work: Path) -> None:
         env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
-        _checked(["go", "mod", "init", "signkps.test/boot"], 60, cwd=work, env=env)
-        _checked(["go", "get", f"{BOOT_PACKAGE}@v{BEAM_VERSION}"], GO_BUILD_SECONDS, work, env)
-        _checked(["go", "build", "-o", "boot", BOOT_PACKAGE], GO_BUILD_SECONDS, work, env)
+        _output(["go", "mod", "init", "signkps.test/boot"], 60, cwd=work, env=env)
+        _output(["go", "get", f"{BOOT_PACKAGE}@v{BEAM_VERSION}"], GO_BUILD_SECONDS, work, env)
+        _output(["go", "build", "-o", "boot", BOOT_PACKAGE], GO_BUILD_SECONDS, work, env)
         for name in os.listdir(work):
             if name != "boot":
                 os.remove(work / name)
@@ -222,9 +201,17 @@ def boot_launcher(cache: Path) -> Path:
     return folder / "boot"
 
 
-def _checked(
-    argv: list[str], timeout: float, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> None:
+def _output(
+    argv: list[str],
+    timeout: float,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    what: str | None = None,
+) -> str:
+    """``argv``'s output, stderr with it; a RuntimeError naming ``what`` with its tail."""
+    what = what or " ".join(argv[:3])
+    started = time.monotonic()
     done = subprocess.run(
         argv,
         cwd=cwd,
@@ -235,10 +222,14 @@ def _checked(
         timeout=timeout,
         check=False,
     )
+    if log is not None:
+        log.write_text(done.stdout)
     if done.returncode != 0:
         raise RuntimeError(
-            f"{' '.join(argv[:3])} failed (exit {done.returncode}):\n{done.stdout[-4000:]}"
+            f"{what} failed (exit {done.returncode}, {time.monotonic() - started:.0f} s):\n"
+            f"{done.stdout[-6000:]}"
         )
+    return done.stdout
 
 
 # The official python image's layout where it matters to the Dockerfile: `python`, and a
