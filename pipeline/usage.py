@@ -26,3 +26,9 @@ class CommandParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def with_defaults(argv: list[str], defaults: dict[str, str]) -> list[str]:
+    """``argv`` with ``defaults`` (``{"--option": value}``) for every option it does not set."""
+    given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
+    return [f"{k}={v}" for k, v in defaults.items() if k not in given] + list(argv)

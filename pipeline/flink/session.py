@@ -44,9 +44,9 @@ from pipeline.flink.dist import (
     job_server_classpath,
 )
 from pipeline.flink.services import LOOPBACK, Service, ServiceError, free_port, wait_until
-from pipeline.job.options import SignKpsOptions, validate, with_defaults
+from pipeline.job.options import SignKpsOptions, validate
 from pipeline.job.run import run_and_report
-from pipeline.usage import CommandParser
+from pipeline.usage import CommandParser, with_defaults
 
 logger = logging.getLogger(__name__)
 

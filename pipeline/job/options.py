@@ -127,12 +127,6 @@ class SignKpsOptions(PipelineOptions):
         )
 
 
-def with_defaults(argv: list[str], defaults: dict[str, str]) -> list[str]:
-    """``argv`` with ``defaults`` (``{"--option": value}``) for every option it does not set."""
-    given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
-    return [f"{k}={v}" for k, v in defaults.items() if k not in given] + list(argv)
-
-
 def selected_signs(opts: SignKpsOptions) -> list[SignSelection]:
     """(sign_id, signer, split) for every sign the options select, in a stable order."""
     return [

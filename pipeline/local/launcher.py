@@ -14,7 +14,7 @@ import argparse
 import os
 
 from keypoints.backends import graph_threads_per_worker
-from pipeline.job.options import with_defaults
+from pipeline.usage import with_defaults
 
 # Reads the worker count the user gave, as Beam will (``--opt=v`` or ``--opt v``); a value
 # that is not a count is left for Beam's own message.
