@@ -15,10 +15,13 @@ video, as a worker does. When the child dies mid-video, ``extract`` raises
 model was working on, its size, and for a frame folder its file) and the child's last
 line of output (an abort's message); the next call starts a new child.
 
-The child is a new interpreter (``python -c``, with the parent's ``sys.path``), not a
-fork: a Beam worker runs gRPC threads, whose locks a fork would copy in whatever state
-they were in, and multiprocessing's "spawn" and "forkserver" would import the worker's
-``__main__`` (Beam's SDK harness) into the child first. Its life is bound to its parent's:
+The child is never a fork of the worker: a Beam worker runs gRPC threads, whose locks a
+fork would copy in whatever state they were in, and multiprocessing's "spawn" and
+"forkserver" would import the worker's ``__main__`` (Beam's SDK harness) into the child
+first. It is forked from the worker's zygote (keypoints.zygote), a single-threaded
+process that has imported MediaPipe and the rest once for all the worker's children, or
+else, where there is no zygote, a new interpreter (``python -c``, with the parent's
+``sys.path``). Its life is bound to its parent's:
 it exits as soon as the pipe of its requests closes, which happens when the parent closes
 the extractor or dies in any way, SIGKILL included (the kernel closes a dead process's
 files). Linux's PR_SET_PDEATHSIG would not do: it fires when the *thread* that started the
@@ -57,6 +60,7 @@ import numpy.typing as npt
 from keypoints.backends import Backend, CountsHandLabelDisagreements
 from keypoints.extract import ExtractionSettings, VideoKeypoints, extract_video
 from keypoints.frames import OpenFile, VideoSource, basename
+from keypoints.zygote import GROUP_SIGNALS, ForkedProcess, shared
 
 _T = TypeVar("_T")
 
@@ -68,9 +72,6 @@ BackendFactory = Callable[[OpenFile], Backend]
 CRASH_SIGNALS = frozenset(
     {signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGSYS}
 )
-# What a terminal or a supervisor sends a whole process group; the child leaves them to
-# its parent.
-GROUP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 OUTPUT_LINES_KEPT = 20  # of the video in hand, for the failure and the log
 LAST_WORDS_CHARS = 300  # of the last line, in the failure's reason
 EXIT_WAIT_S = 10.0  # for a child whose pipe closed to be gone, before it is killed
@@ -131,11 +132,14 @@ class ProcessDied(Exception):
     """The child died while extracting a video; the message says how, where and why."""
 
     def __init__(
-        self, source: VideoSource, returncode: int, position: Position, output: list[str]
+        self, source: VideoSource, returncode: int | None, position: Position, output: list[str]
     ) -> None:
         self.returncode, self.position, self.output = returncode, position, output
-        self.signal = signal.Signals(-returncode) if returncode < 0 else None
-        if self.signal is not None:
+        self.signal = signal.Signals(-returncode) if returncode and returncode < 0 else None
+        if returncode is None:
+            how = "ended"
+            cause = "how is unknown: the zygote it was forked from, which reaps it, died first"
+        elif self.signal is not None:
             how = f"died with signal {self.signal.name} ({-returncode})"
             if self.signal in CRASH_SIGNALS:
                 cause = "a crash in native code (MediaPipe, OpenCV or FFmpeg)"
@@ -252,6 +256,22 @@ class IsolatedExtractor:
 _BOOT = "import sys; sys.path[:] = {path!r}; from keypoints.isolation import _serve; _serve({fds})"
 
 
+def _start(fds: tuple[int, ...], output: int) -> subprocess.Popen[bytes] | ForkedProcess:
+    """The child serving on ``fds``: forked from the zygote, else a new interpreter."""
+    zygote = shared()
+    forked = zygote.fork(_serve, fds, output) if zygote is not None else None
+    if forked is not None:
+        return forked
+    command = _BOOT.format(path=list(sys.path), fds=", ".join(map(str, fds)))
+    return subprocess.Popen(
+        [sys.executable, "-c", command],
+        pass_fds=fds,
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
+    )
+
+
 class _Child:
     """One child process and the parent's ends of its pipes."""
 
@@ -263,14 +283,7 @@ class _Child:
             with tempfile.TemporaryFile() as state:
                 state.truncate(_STATE.size)
                 fds = (requests_r, results_w, state.fileno())
-                command = _BOOT.format(path=list(sys.path), fds=", ".join(map(str, fds)))
-                self._process = subprocess.Popen(
-                    [sys.executable, "-c", command],
-                    pass_fds=fds,
-                    stdin=subprocess.DEVNULL,
-                    stdout=output_w,
-                    stderr=output_w,
-                )
+                self._process = _start(fds, output_w)
                 self._state = mmap.mmap(state.fileno(), _STATE.size)
         except BaseException:
             for fd in (requests_w, results_r, output_r):
@@ -324,8 +337,11 @@ class _Child:
         returncode = self._wait()
         return ProcessDied(source, returncode, _read_position(self._state), self._output.lines())
 
-    def _wait(self) -> int:
-        """The child's exit status, once its output is all read (its pipe closed first)."""
+    def _wait(self) -> int | None:
+        """The child's exit status, once its output is all read (its pipe closed first).
+
+        None if it is unknown (a forked child whose zygote died first).
+        """
         try:
             returncode = self._process.wait(timeout=EXIT_WAIT_S)
         except subprocess.TimeoutExpired:
@@ -348,7 +364,9 @@ class _Child:
         self._state.close()
 
 
-def _exit_status(returncode: int) -> str:
+def _exit_status(returncode: int | None) -> str:
+    if returncode is None:
+        return "exit status unknown"
     if returncode < 0:
         return f"signal {signal.Signals(-returncode).name} ({-returncode})"
     return f"exit status {returncode}"

@@ -52,6 +52,11 @@ def group_alive(group: int) -> bool:
     return True
 
 
+def parent_of(pid: int) -> int:
+    """The parent process id of ``pid``, from /proc (Linux)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def output_files(output: Path) -> dict[str, bytes]:
     """Every npz under an output root, by its path there."""
     return {str(p.relative_to(output)): p.read_bytes() for p in sorted(output.rglob("*.npz"))}

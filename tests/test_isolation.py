@@ -37,6 +37,7 @@ import numpy as np
 import pytest
 
 from keypoints import layout as L
+from keypoints import zygote
 from keypoints.backends import create_backend
 from keypoints.corpus import SignKey
 from keypoints.extract import ExtractionSettings, VideoKeypoints, extract_frames, extract_video
@@ -48,6 +49,7 @@ from keypoints.isolation import (
     ProcessDied,
 )
 from keypoints.outputs import video_record_path
+from keypoints.zygote import Zygote
 from pipeline.tools import verify
 from tests.conftest import REPO, SIGNKPS, read_rgb
 from tests.support import (
@@ -56,6 +58,7 @@ from tests.support import (
     RAISE_RGB,
     PoisonedHolistic,
     group_alive,
+    parent_of,
     unbuildable_backend,
     write_poison_frame,
 )
@@ -117,6 +120,13 @@ def wait_for(marker: Path, timeout: float = 120.0) -> int:
     return int(marker.read_text())
 
 
+def shared_zygote() -> Zygote:
+    """This process's zygote, which forks the extractors' children."""
+    found = zygote.shared()
+    assert found is not None
+    return found
+
+
 def gone(pid: int, timeout: float = 10.0) -> bool:
     """Whether process ``pid`` ends (or is a zombie, dead but not reaped) within ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -144,6 +154,7 @@ def test_a_child_killed_mid_video_fails_that_video_and_the_next_is_untouched(
     with IsolatedExtractor(PoisonedHolistic(str(marker)), READ) as extractor:
         assert_same(extractor.extract(good, SETTINGS), unisolated)
         first = extractor.pid
+        assert first is not None and parent_of(first) == shared_zygote().pid
         killer = threading.Thread(target=lambda: os.kill(wait_for(marker), signum))
         killer.start()
         with pytest.raises(ProcessDied) as died:
@@ -185,6 +196,22 @@ def test_a_real_crash_in_mediapipe_is_named_with_its_last_words_and_the_child_re
         child = extractor.pid
         assert_same(extractor.extract(good, SETTINGS), unisolated)
         assert extractor.pid == child
+
+
+def test_a_zygote_that_dies_costs_no_video(tmp_path, good, unisolated):
+    """Killed with its child mid-life: the child works on, its successor comes from a new
+    zygote, and both give the keypoints of an extraction in this process."""
+    with IsolatedExtractor(PoisonedHolistic(str(tmp_path / "unused")), READ) as extractor:
+        assert_same(extractor.extract(good, SETTINGS), unisolated)
+        first, doomed = extractor.pid, shared_zygote()
+        os.kill(doomed.pid, signal.SIGKILL)
+        assert gone(doomed.pid)
+        assert_same(extractor.extract(good, SETTINGS), unisolated)
+        assert extractor.pid == first
+    with IsolatedExtractor(PoisonedHolistic(str(tmp_path / "unused")), READ) as extractor:
+        assert_same(extractor.extract(good, SETTINGS), unisolated)
+        assert extractor.pid is not None
+        assert parent_of(extractor.pid) == shared_zygote().pid != doomed.pid
 
 
 def test_a_backend_that_cannot_be_built_is_not_a_video_failure(good):
@@ -229,6 +256,8 @@ def test_the_child_never_outlives_its_parent(tmp_path, signer_frames, stop):
     )
     try:
         child = wait_for(marker)  # in the middle of the video, in the model
+        forked_from = parent_of(child)  # the parent's zygote
+        assert forked_from != parent.pid
         if stop == "sigkill":
             parent.send_signal(signal.SIGKILL)
         elif stop == "sigterm":
@@ -240,6 +269,7 @@ def test_the_child_never_outlives_its_parent(tmp_path, signer_frames, stop):
         _, errors = parent.communicate(timeout=60)
         assert "ProcessDied" not in errors, errors
         assert gone(child), f"the child outlived its parent ({stop})"
+        assert gone(forked_from), f"the zygote outlived its requester ({stop})"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(parent.pid, signal.SIGKILL)
