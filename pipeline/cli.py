@@ -52,19 +52,24 @@ def _run(argv: list[str]) -> int:
 
 
 def _local(argv: list[str]) -> int:
-    from pipeline.job.run import run_and_report
-    from pipeline.local.launcher import local_args
-    from pipeline.local.progress import watch_local_run
+    from pipeline.local.launcher import local_args, start_extraction_zygote
 
     if "--demo" in argv:
         return _demo([a for a in argv if a != "--demo"])
+    args = local_args(argv)
+    if not {"-h", "--help"} & set(argv):
+        start_extraction_zygote(args)  # first: it loads MediaPipe while Beam is imported
+
+    from pipeline.job.run import run_and_report
+    from pipeline.local.progress import watch_local_run
+
     _pipeline_help(
         "signkps local",
         argv,
         "Run the pipeline on this machine: the DirectRunner, one worker process per core "
         "(--direct_num_workers), --demo for a tiny corpus. Beam's options are passed on.",
     )
-    return run_and_report(local_args(argv), watch_local_run)
+    return run_and_report(args, watch_local_run)
 
 
 def _demo(argv: list[str]) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -80,3 +82,16 @@ def test_only_the_file_module_calls_beams_file_systems():
         if "FileSystems." in path.read_text()
     )
     assert callers == ["transforms/files.py"]
+
+
+def test_a_local_run_starts_its_zygote_before_it_imports_beam():
+    """The launcher runs first, so that MediaPipe loads in the zygote while Beam loads here
+    (pipeline/cli.py); a Beam import in its closure would serialise the two again."""
+    probe = (
+        "import sys; from pipeline.local import launcher; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('apache_beam', 'mediapipe')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"

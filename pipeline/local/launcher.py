@@ -4,8 +4,12 @@ The DirectRunner with one worker per core, unless the arguments say otherwise. W
 threads of this process: each one's decoding and MediaPipe run in an extraction process
 of its own (keypoints.isolation), so a thread only hands videos over and records them,
 and a crash still costs one video. That spares every run the start of a Beam worker
-process per core. With ``--no_isolate_backend`` MediaPipe runs in the worker itself, so
-workers are processes again, one per core.
+process per core, and lets the extraction processes fork from one zygote
+(keypoints.zygote) that this process starts before it imports Beam. With
+``--no_isolate_backend`` MediaPipe runs in the worker itself, so workers are processes
+again, one per core.
+
+Nothing here imports Beam: the launcher runs before it.
 """
 
 from __future__ import annotations
@@ -13,13 +17,15 @@ from __future__ import annotations
 import argparse
 import os
 
+from keypoints import zygote
 from keypoints.backends import graph_threads_per_worker
 from pipeline.usage import with_defaults
 
-# Reads the worker count the user gave, as Beam will (``--opt=v`` or ``--opt v``); a value
-# that is not a count is left for Beam's own message.
+# Reads the options the launcher decides on, as Beam will (``--opt=v`` or ``--opt v``); a
+# value that is not a count is left for Beam's own message.
 _WORKERS = argparse.ArgumentParser(add_help=False)
 _WORKERS.add_argument("--direct_num_workers", default="")
+_WORKERS.add_argument("--direct_running_mode", default="")
 _WORKERS.add_argument("--no_isolate_backend", action="store_true")
 
 
@@ -39,3 +45,16 @@ def local_args(argv: list[str], workers: int | None = None) -> list[str]:
         "--mediapipe_threads": str(graph_threads_per_worker(workers)),
     }
     return with_defaults(argv, defaults)
+
+
+def start_extraction_zygote(args: list[str]) -> None:
+    """Start the zygote now if ``args`` (``local_args``'s) run extraction processes here.
+
+    They do when the workers are threads of this process and the backend is isolated.
+    Started before the run imports Beam, the zygote imports MediaPipe on another core
+    meanwhile, and the workers' extraction processes, forked from it, are ready as soon
+    as the workers ask. Worker processes (``multi_processing``) start zygotes of their own.
+    """
+    given, _ = _WORKERS.parse_known_args(args)
+    if not given.no_isolate_backend and given.direct_running_mode != "multi_processing":
+        zygote.shared()
