@@ -56,10 +56,9 @@ def _local(argv: list[str]) -> int:
 
     if "--demo" in argv:
         return _demo([a for a in argv if a != "--demo"])
-    args = local_args(argv)
     if not {"-h", "--help"} & set(argv):
-        start_extraction_zygote(args)  # first: it loads MediaPipe while Beam is imported
-
+        start_extraction_zygote(argv)  # first: it loads MediaPipe while Beam is imported
+    args = local_args(argv)
     from pipeline.job.run import run_and_report
     from pipeline.local.progress import watch_local_run
 

@@ -86,10 +86,11 @@ def test_only_the_file_module_calls_beams_file_systems():
 
 def test_a_local_run_starts_its_zygote_before_it_imports_beam():
     """The launcher runs first, so that MediaPipe loads in the zygote while Beam loads here
-    (pipeline/cli.py); a Beam import in its closure would serialise the two again."""
+    (pipeline/cli.py); a heavy import in its closure would delay the zygote."""
+    heavy = ("apache_beam", "mediapipe", "cv2", "numpy")
     probe = (
         "import sys; from pipeline.local import launcher; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('apache_beam', 'mediapipe')))"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True

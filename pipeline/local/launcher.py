@@ -18,7 +18,6 @@ import argparse
 import os
 
 from keypoints import zygote
-from keypoints.backends import graph_threads_per_worker
 from pipeline.usage import with_defaults
 
 # Reads the options the launcher decides on, as Beam will (``--opt=v`` or ``--opt v``); a
@@ -31,6 +30,9 @@ _WORKERS.add_argument("--no_isolate_backend", action="store_true")
 
 def local_args(argv: list[str], workers: int | None = None) -> list[str]:
     """``argv`` with local-runner defaults for every option it does not set itself."""
+    # Here, not above: it imports numpy and OpenCV, which the zygote must not wait for.
+    from keypoints.backends import graph_threads_per_worker
+
     given, _ = _WORKERS.parse_known_args(argv)
     if given.direct_num_workers.isdigit():
         workers = int(given.direct_num_workers)
@@ -47,14 +49,15 @@ def local_args(argv: list[str], workers: int | None = None) -> list[str]:
     return with_defaults(argv, defaults)
 
 
-def start_extraction_zygote(args: list[str]) -> None:
-    """Start the zygote now if ``args`` (``local_args``'s) run extraction processes here.
+def start_extraction_zygote(argv: list[str]) -> None:
+    """Start the zygote now if a run with ``argv`` runs extraction processes here.
 
-    They do when the workers are threads of this process and the backend is isolated.
-    Started before the run imports Beam, the zygote imports MediaPipe on another core
-    meanwhile, and the workers' extraction processes, forked from it, are ready as soon
-    as the workers ask. Worker processes (``multi_processing``) start zygotes of their own.
+    It does when the workers are threads of this process (the default, with the backend
+    isolated). Started before anything else is imported, the zygote imports MediaPipe on
+    another core while this process imports Beam, and the workers' extraction processes,
+    forked from it, are ready as soon as the workers ask. Worker processes
+    (``multi_processing``) start zygotes of their own.
     """
-    given, _ = _WORKERS.parse_known_args(args)
+    given, _ = _WORKERS.parse_known_args(argv)
     if not given.no_isolate_backend and given.direct_running_mode != "multi_processing":
         zygote.shared()
