@@ -33,6 +33,7 @@ import av.logging
 import numpy as np
 import numpy.typing as npt
 from av.sidedata.sidedata import Type as SideDataType
+from av.video.reformatter import VideoReformatter
 
 from keypoints.frames import Frame, FrameStream, VideoUnreadable, frame_size_problem
 from keypoints.images import reduction
@@ -50,6 +51,7 @@ TRUNCATION_RULE = (
     f"decoded frames end more than {END_TOLERANCE_FRAMES} frame intervals before the "
     "duration the file states for its video stream"
 )
+_SCALER_THREADS = 1  # FFmpeg's default, 0, starts one thread per core for each frame
 MAX_DECODER_MESSAGES = 10  # distinct FFmpeg messages kept per video, each with its count
 _MATROSKA_DURATION = re.compile(r"^(\d+):(\d\d):(\d\d(?:\.\d+)?)$")
 
@@ -196,8 +198,7 @@ def _frames(
     """Decoded, upright RGB frames; raises VideoUnreadable on evidence of truncation."""
     messages = _Messages(container.format.name)
     state = _Decoded()
-    turn: Orientation | None = None
-    reduce = 1
+    pixels: _Pixels | None = None
     with av.logging.Capture() as captured:
         try:
             for packet in container.demux(stream):
@@ -213,13 +214,13 @@ def _frames(
                     state.index += 1
                     continue
                 for frame in decoded:
-                    if turn is None:  # the turn and the reduction hold for the whole video
+                    if pixels is None:  # the turn and the reduction hold for the whole video
                         turn = _first_frame_orientation(frame, name, stream_info)
-                        reduce = reduction(frame.width, frame.height, scale)
+                        pixels = _Pixels(turn, reduction(frame.width, frame.height, scale))
                     if state.first_time is None:
                         state.first_time = frame.time
                     state.last_time, state.last_duration = frame.time, _seconds(frame)
-                    rgb, full_size = _pixels(frame, turn, reduce)
+                    rgb, full_size = pixels(frame)
                     ms = _timestamp_ms(state, frame.time, nominal_fps)
                     label = f"{name} frame {state.index}"
                     yield Frame(state.index, rgb, None, label, ms, full_size)
@@ -240,20 +241,36 @@ def _frames(
     stream_info.problems.extend(_check_complete(container, stream, name, state, messages))
 
 
-def _pixels(
-    frame: av.VideoFrame, turn: Orientation, reduce: int
-) -> tuple[npt.NDArray[np.uint8], tuple[int, int] | None]:
-    """Upright RGB (and the full upright size when reduced); FFmpeg's scaler shrinks it."""
-    if reduce == 1:
-        return turn.apply(_rgb(frame)), None
-    width, height = -(-frame.width // reduce), -(-frame.height // reduce)
-    small = frame.reformat(width=width, height=height, interpolation="AREA")
-    return turn.apply(_rgb(small)), turn.upright_size(frame.width, frame.height)
+class _Pixels:
+    """One video's frames as upright RGB arrays, through FFmpeg's scaler (libswscale).
 
+    PyAV's ``frame.to_ndarray(format=...)`` and ``frame.reformat`` set up a new scaler
+    for every frame, and FFmpeg gives each one a pool of threads, one per core, unless
+    told otherwise: threads started for every frame and left behind, which cost more
+    than the conversion itself (benchmarks/RESULTS.md). So each step keeps one scaler for
+    the whole video, single-threaded, as the decoder is: workers use the cores. The
+    pixels are those of ``to_ndarray(format="rgb24")``.
+    """
 
-def _rgb(frame: av.VideoFrame) -> npt.NDArray[np.uint8]:
-    # PyAV's stubs give to_ndarray every pixel format's dtype; rgb24 is 8-bit
-    return np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+    def __init__(self, turn: Orientation, reduce: int) -> None:
+        self._turn, self._reduce = turn, reduce
+        self._shrink = VideoReformatter()  # to the reduced size, same pixel format
+        self._to_rgb = VideoReformatter()
+
+    def __call__(
+        self, frame: av.VideoFrame
+    ) -> tuple[npt.NDArray[np.uint8], tuple[int, int] | None]:
+        """Upright RGB, and the full upright size when reduced."""
+        full_size = None
+        if self._reduce != 1:
+            full_size = self._turn.upright_size(frame.width, frame.height)
+            width, height = -(-frame.width // self._reduce), -(-frame.height // self._reduce)
+            frame = self._shrink.reformat(
+                frame, width=width, height=height, interpolation="AREA", threads=_SCALER_THREADS
+            )
+        rgb = self._to_rgb.reformat(frame, format="rgb24", threads=_SCALER_THREADS)
+        # PyAV's stubs give to_ndarray every pixel format's dtype; rgb24 is 8-bit
+        return self._turn.apply(np.asarray(rgb.to_ndarray(), dtype=np.uint8)), full_size
 
 
 def _seconds(frame: av.VideoFrame) -> float | None:

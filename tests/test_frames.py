@@ -1,9 +1,11 @@
+import os
 import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -68,6 +70,36 @@ def test_video_file_reads_all_frames_with_its_rate(signer_video):
     fps, frames = _frames(VideoSource("v", str(signer_video), False, (str(signer_video),)))
     assert fps == pytest.approx(24.0) and len(frames) == 9
     assert frames[0].shape == (720, 1280, 3)
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_video_frames_are_ffmpegs_pixels_and_leave_no_threads_behind(signer_video, scale):
+    """The pixels of PyAV's own conversion, full size or reduced, with no thread per frame.
+
+    PyAV's per-frame conversion (``to_ndarray(format="rgb24")``) starts a scaler with a
+    thread per core for every frame and leaves the threads behind; this process would then
+    hold a thread for every frame it ever decoded."""
+    with av.open(str(signer_video)) as container:
+        decoded = list(container.decode(video=0))
+    if scale == 1:
+        expected = [f.to_ndarray(format="rgb24") for f in decoded]
+    else:
+        w, h = -(-decoded[0].width // 2), -(-decoded[0].height // 2)
+        small = [f.reformat(width=w, height=h, interpolation="AREA") for f in decoded]
+        expected = [f.to_ndarray(format="rgb24") for f in small]
+    source = VideoSource("v", str(signer_video), False, (str(signer_video),))
+    before = _threads()
+    for _ in range(3):
+        with open_video(source, read_binary, 30.0, scale) as stream:
+            frames = [f.rgb for f in stream.frames]
+    assert _threads() == before, "decoding left threads behind"
+    assert len(frames) == len(expected) == 9
+    for got, want in zip(frames, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_remote_video_file_is_copied_through_the_opener(signer_video, tmp_path):
