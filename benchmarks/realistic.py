@@ -46,6 +46,8 @@ Sub-commands:
              rusage) side by side. A table, and breakdown.json in --workdir.
 
     .venv/bin/python -m benchmarks.realistic measure --workdir /tmp/realistic
+    .venv/bin/python -m benchmarks.realistic measure --workdir /tmp/realistic \
+        --skip karsl raw --python /tmp/plain/bin/python    # a plain install's clips
     .venv/bin/python -m benchmarks.realistic breakdown --workdir /tmp/realistic
 
 Numbers, not assertions: the machine is shared, so compare ratios measured in one run.
@@ -77,7 +79,15 @@ import numpy.typing as npt
 
 from benchmarks.procstats import TreeSample, run_measured
 from benchmarks.raw import decode_scale_supported, video_source
-from benchmarks.throughput import SIGNER, SPLIT, assets_dir, link_or_copy, pipeline_cmd, python
+from benchmarks.throughput import (
+    SIGNER,
+    SPLIT,
+    assets_dir,
+    link_or_copy,
+    pipeline_cmd,
+    python,
+    use_python,
+)
 
 KARSL_SIZE = (1920, 1080)
 JPEG_QUALITY = 90
@@ -435,7 +445,27 @@ def ratios(records: list[dict[str, Any]], rounds: int) -> list[dict[str, Any]]:
     return found
 
 
+def install_facts() -> dict[str, Any]:
+    """Which install the commands run, and whether it has Beam's Google Cloud clients.
+
+    With them (the [dataflow] extra, which the test install includes) ``import
+    apache_beam`` also loads the GCS client and google-api-core, whose import checks the
+    versions of its dependencies: a few tenths of a second of every run's start-up.
+    """
+    probe = "import importlib.util as u; print(u.find_spec('google.cloud.storage') is not None)"
+    try:
+        has_gcs = subprocess.run(
+            [python(), "-c", probe], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except subprocess.CalledProcessError:
+        has_gcs = "False"  # no google.cloud package at all
+    return {"python": python(), "gcs_client_installed": has_gcs == "True"}
+
+
 def measure(args: argparse.Namespace, work: Path, sizes: Sizes) -> int:
+    if args.python:
+        use_python(args.python)
+    print(json.dumps(install_facts()), flush=True)
     corpora = ensure_corpora(work, sizes)
     for info in corpora.values():
         print(json.dumps(info), flush=True)
@@ -1021,7 +1051,16 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("measure", parents=[common], help="whole runs, in rounds")
     run.add_argument("--rounds", type=int, default=2)
     run.add_argument(
-        "--skip", nargs="*", default=[], choices=["karsl", "clips", "scale2", "raw", "pose-format"]
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["karsl", "clips", "scale2", "raw", "pose-format"],
+        help="methods or corpora left out, all after one --skip",
+    )
+    run.add_argument(
+        "--python",
+        help="the interpreter of the install to measure, its videos_to_poses beside it "
+        "(default: this one). run_local.sh's is a plain install, without the test extras",
     )
     part = commands.add_parser("breakdown", parents=[common], help="per-frame and fixed costs")
     part.add_argument("--sample-videos", type=int, default=3, help="of each corpus")

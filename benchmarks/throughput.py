@@ -91,8 +91,17 @@ def output_bytes(folder: Path, suffix: str) -> int:
     return sum(p.stat().st_size for p in folder.rglob(f"*{suffix}"))
 
 
+_python = sys.executable  # whose install the commands run: this one unless use_python()
+
+
+def use_python(interpreter: str) -> None:
+    """Run the measured commands with another install's interpreter (and its scripts)."""
+    global _python
+    _python = interpreter
+
+
 def python() -> str:
-    return sys.executable
+    return _python
 
 
 def pipeline_cmd(corpus: Path, out: Path, signs: int, workers: int, backend: str) -> list[str]:
