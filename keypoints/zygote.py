@@ -162,6 +162,9 @@ class Zygote:
             os.close(status_r)
             if not ready:
                 self.close()  # stuck: it will not be asked again
+            elif not data:  # the pipe closed unanswered: it is ending; let running() say so
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._process.wait(timeout=EXIT_WAIT_S)
             return None
         return ForkedProcess(pid, status_r)
 
