@@ -44,7 +44,6 @@ import re
 import signal
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import traceback
@@ -60,7 +59,7 @@ import numpy.typing as npt
 from keypoints.backends import Backend, CountsHandLabelDisagreements
 from keypoints.extract import ExtractionSettings, VideoKeypoints, extract_video
 from keypoints.frames import OpenFile, VideoSource, basename
-from keypoints.zygote import GROUP_SIGNALS, ForkedProcess, shared
+from keypoints.zygote import GROUP_SIGNALS, ForkedProcess, new_interpreter, shared
 
 _T = TypeVar("_T")
 
@@ -252,24 +251,14 @@ class IsolatedExtractor:
         self.close()
 
 
-# The child's command line: the parent's import path, then the serving loop.
-_BOOT = "import sys; sys.path[:] = {path!r}; from keypoints.isolation import _serve; _serve({fds})"
-
-
 def _start(fds: tuple[int, ...], output: int) -> subprocess.Popen[bytes] | ForkedProcess:
     """The child serving on ``fds``: forked from the zygote, else a new interpreter."""
     zygote = shared()
     forked = zygote.fork(_serve, fds, output) if zygote is not None else None
     if forked is not None:
         return forked
-    command = _BOOT.format(path=list(sys.path), fds=", ".join(map(str, fds)))
-    return subprocess.Popen(
-        [sys.executable, "-c", command],
-        pass_fds=fds,
-        stdin=subprocess.DEVNULL,
-        stdout=output,
-        stderr=output,
-    )
+    serve = f"from keypoints.isolation import _serve; _serve({', '.join(map(str, fds))})"
+    return new_interpreter(serve, fds, output)
 
 
 class _Child:

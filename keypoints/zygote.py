@@ -114,13 +114,12 @@ class Zygote:
 
     def __init__(self, preload: Sequence[str]) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        command = _BOOT.format(path=list(sys.path), fd=theirs.fileno(), preload=list(preload))
+        serve = f"from keypoints.zygote import _serve; _serve({theirs.fileno()}, {list(preload)!r})"
         try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-c", command],
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=sys.__stderr__.fileno() if sys.__stderr__ else subprocess.DEVNULL,
+            self._process = new_interpreter(
+                serve,
+                (theirs.fileno(),),
+                output=sys.__stderr__.fileno() if sys.__stderr__ else subprocess.DEVNULL,
                 env=dict(os.environ, OPENBLAS_NUM_THREADS="1"),
             )
         except BaseException:
@@ -225,12 +224,25 @@ def _read(fd: int, size: int) -> bytes:
     return data
 
 
-# --- the zygote ------------------------------------------------------------------------
+def new_interpreter(
+    code: str, pass_fds: Sequence[int], output: int, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``python -c code`` with this process's import path, stdout and stderr on ``output``.
 
-_BOOT = (
-    "import sys; sys.path[:] = {path!r}; "
-    "from keypoints.zygote import _serve; _serve({fd}, {preload!r})"
-)
+    How a zygote starts, and an extraction process where there is no zygote.
+    """
+    boot = f"import sys; sys.path[:] = {list(sys.path)!r}; {code}"
+    return subprocess.Popen(
+        [sys.executable, "-c", boot],
+        pass_fds=pass_fds,
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
+        env=env,
+    )
+
+
+# --- the zygote ------------------------------------------------------------------------
 
 
 def _serve(fd: int, preload: list[str]) -> None:

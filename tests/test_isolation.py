@@ -214,6 +214,19 @@ def test_a_zygote_that_dies_costs_no_video(tmp_path, good, unisolated):
         assert parent_of(extractor.pid) == shared_zygote().pid != doomed.pid
 
 
+def test_without_a_zygote_the_child_is_a_new_interpreter(tmp_path, good, unisolated, monkeypatch):
+    """Where the zygote refuses (a thread ran in it after its imports), the same keypoints."""
+    refusing = Zygote(("tests.zygote.starts_a_thread",))
+    monkeypatch.setattr(zygote, "_shared", refusing)
+    try:
+        with IsolatedExtractor(PoisonedHolistic(str(tmp_path / "unused")), READ) as extractor:
+            assert_same(extractor.extract(good, SETTINGS), unisolated)
+            assert extractor.pid is not None and parent_of(extractor.pid) == os.getpid()
+        assert refusing.refused() and zygote.shared() is None
+    finally:
+        refusing.close()
+
+
 def test_a_backend_that_cannot_be_built_is_not_a_video_failure(good):
     with (
         IsolatedExtractor(unbuildable_backend, READ) as extractor,
