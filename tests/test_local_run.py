@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
+from keypoints import zygote
 from keypoints.corpus import SignKey
 from pipeline.job.run import run
-from pipeline.local.launcher import local_args
+from pipeline.local.launcher import local_args, start_extraction_zygote
 from pipeline.local.progress import ProgressMonitor, ProgressState, watch_local_run
 from pipeline.local.quiet import KnownNoise, filtered_stderr
 from transforms.progress import PROGRESS_ENV, ProgressSender
@@ -108,3 +109,26 @@ def test_beams_import_time_log_line_is_dropped_and_others_kept():
     finally:
         log.removeHandler(handler)
     assert stream.getvalue() == "a real problem\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "mode", "zygote_started"),
+    [
+        ([], "multi_threading", True),
+        (["--direct_running_mode=in_memory"], "in_memory", True),
+        (["--no_isolate_backend"], "multi_processing", False),
+        (["--direct_running_mode", "multi_processing"], None, False),
+    ],
+)
+def test_the_launcher_starts_a_zygote_exactly_when_its_workers_are_threads_with_isolation(
+    monkeypatch, argv, mode, zygote_started
+):
+    """Worker processes fork from zygotes of their own; without isolation none is used."""
+    monkeypatch.setattr(zygote, "_shared", None)
+    try:
+        start_extraction_zygote(argv)
+        assert (zygote._shared is not None) == zygote_started
+    finally:
+        zygote.stop_shared()
+    if mode is not None:  # the default the run gets, or the user's own
+        assert f"--direct_running_mode={mode}" in local_args(argv, workers=2)

@@ -22,10 +22,17 @@ from pipeline.usage import with_defaults
 
 # Reads the options the launcher decides on, as Beam will (``--opt=v`` or ``--opt v``); a
 # value that is not a count is left for Beam's own message.
-_WORKERS = argparse.ArgumentParser(add_help=False)
-_WORKERS.add_argument("--direct_num_workers", default="")
-_WORKERS.add_argument("--direct_running_mode", default="")
-_WORKERS.add_argument("--no_isolate_backend", action="store_true")
+_DECIDED = argparse.ArgumentParser(add_help=False)
+_DECIDED.add_argument("--direct_num_workers", default="")
+_DECIDED.add_argument("--direct_running_mode", default="")
+_DECIDED.add_argument("--no_isolate_backend", action="store_true")
+
+
+def _running_mode(given: argparse.Namespace) -> str:
+    """The user's, else threads, unless MediaPipe runs in the workers (no isolation)."""
+    if given.direct_running_mode:
+        return str(given.direct_running_mode)
+    return "multi_processing" if given.no_isolate_backend else "multi_threading"
 
 
 def local_args(argv: list[str], workers: int | None = None) -> list[str]:
@@ -33,15 +40,13 @@ def local_args(argv: list[str], workers: int | None = None) -> list[str]:
     # Here, not above: it imports numpy and OpenCV, which the zygote must not wait for.
     from keypoints.backends import graph_threads_per_worker
 
-    given, _ = _WORKERS.parse_known_args(argv)
+    given, _ = _DECIDED.parse_known_args(argv)
     if given.direct_num_workers.isdigit():
         workers = int(given.direct_num_workers)
     workers = workers or os.cpu_count() or 1
     defaults = {
         "--runner": "DirectRunner",
-        "--direct_running_mode": "multi_processing"
-        if given.no_isolate_backend
-        else "multi_threading",
+        "--direct_running_mode": _running_mode(given),
         "--direct_num_workers": str(workers),
         "--default_sdk_harness_log_level": "WARNING",
         "--mediapipe_threads": str(graph_threads_per_worker(workers)),
@@ -58,6 +63,6 @@ def start_extraction_zygote(argv: list[str]) -> None:
     forked from it, are ready as soon as the workers ask. Worker processes
     (``multi_processing``) start zygotes of their own.
     """
-    given, _ = _WORKERS.parse_known_args(argv)
-    if not given.no_isolate_backend and given.direct_running_mode != "multi_processing":
+    given, _ = _DECIDED.parse_known_args(argv)
+    if not given.no_isolate_backend and _running_mode(given) != "multi_processing":
         zygote.shared()
