@@ -51,7 +51,7 @@ TRUNCATION_RULE = (
     f"decoded frames end more than {END_TOLERANCE_FRAMES} frame intervals before the "
     "duration the file states for its video stream"
 )
-_SCALER_THREADS = 1  # FFmpeg's default, 0, starts one thread per core for each frame
+_SCALER_THREADS = 1  # FFmpeg's default, 0: a thread per core, for each new scaler
 MAX_DECODER_MESSAGES = 10  # distinct FFmpeg messages kept per video, each with its count
 _MATROSKA_DURATION = re.compile(r"^(\d+):(\d\d):(\d\d(?:\.\d+)?)$")
 
@@ -246,10 +246,10 @@ class _Pixels:
 
     PyAV's ``frame.to_ndarray(format=...)`` and ``frame.reformat`` set up a new scaler
     for every frame, and FFmpeg gives each one a pool of threads, one per core, unless
-    told otherwise: threads started for every frame and left behind, which cost more
-    than the conversion itself (benchmarks/RESULTS.md). So each step keeps one scaler for
-    the whole video, single-threaded, as the decoder is: workers use the cores. The
-    pixels are those of ``to_ndarray(format="rgb24")``.
+    told otherwise: threads started for every frame, some left behind for good, and
+    spread over cores that other workers use (benchmarks/RESULTS.md). So each step keeps
+    one scaler for the whole video, single-threaded, as the decoder is. The pixels are
+    those of ``to_ndarray(format="rgb24")``.
     """
 
     def __init__(self, turn: Orientation, reduce: int) -> None:
