@@ -91,12 +91,18 @@ def test_exit_statuses_are_those_subprocess_gives(light):
     assert raised.wait(timeout=30) == 1
 
 
-def test_kill_and_wait_with_a_timeout(light):
+def sleeping(start: Zygote) -> tuple[ForkedProcess, int]:
+    """A child of ``start`` that sleeps, once it runs, and the read end of its output."""
     ready_r, ready_w = os.pipe()
-    sleeper, output = fork(light, entries.sleep, ready_w)
+    sleeper, output = fork(start, entries.sleep, ready_w)
     os.close(ready_w)
-    assert os.read(ready_r, 8) == b"sleeping"  # it runs
+    assert os.read(ready_r, 8) == b"sleeping"
     os.close(ready_r)
+    return sleeper, output
+
+
+def test_kill_and_wait_with_a_timeout(light):
+    sleeper, output = sleeping(light)
     with pytest.raises(subprocess.TimeoutExpired):
         sleeper.wait(timeout=0.1)
     sleeper.kill()
@@ -106,11 +112,7 @@ def test_kill_and_wait_with_a_timeout(light):
 
 
 def test_a_child_outlives_its_zygote_only_its_status_is_lost(light):
-    ready_r, ready_w = os.pipe()
-    sleeper, output = fork(light, entries.sleep, ready_w)
-    os.close(ready_w)
-    assert os.read(ready_r, 8) == b"sleeping"  # it runs
-    os.close(ready_r)
+    sleeper, output = sleeping(light)
     os.kill(light.pid, signal.SIGKILL)
     assert sleeper.wait(timeout=30) is None  # the zygote died before it could tell
     light._process.wait()
