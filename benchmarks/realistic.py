@@ -452,14 +452,9 @@ def install_facts() -> dict[str, Any]:
     apache_beam`` also loads the GCS client and google-api-core, whose import checks the
     versions of its dependencies: a few tenths of a second of every run's start-up.
     """
-    probe = "import importlib.util as u; print(u.find_spec('google.cloud.storage') is not None)"
-    try:
-        has_gcs = subprocess.run(
-            [python(), "-c", probe], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except subprocess.CalledProcessError:
-        has_gcs = "False"  # no google.cloud package at all
-    return {"python": python(), "gcs_client_installed": has_gcs == "True"}
+    probe = "import importlib.metadata as m; print(m.version('google-cloud-storage'))"
+    found = subprocess.run([python(), "-c", probe], capture_output=True, text=True)
+    return {"python": python(), "gcs_client_installed": found.returncode == 0}
 
 
 def measure(args: argparse.Namespace, work: Path, sizes: Sizes) -> int:
