@@ -212,7 +212,9 @@ def test_a_full_disk_stops_the_run_in_one_line_and_a_rerun_reuses_what_it_kept(c
     finally:
         kill_group_if_running(launched)
     assert launched.returncode == 1, stderr[-3000:]
-    (line,) = stderr.splitlines()
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr[-3000:]
+    (line,) = lines
     stopped = FULL_LINE.fullmatch(line)
     assert stopped, line
     assert stopped["path"].startswith(f"{output}/") and stdout == ""
@@ -334,16 +336,20 @@ def test_a_full_disk_is_found_in_the_exception_or_in_a_workers_traceback_text():
     assert disk_full(RuntimeError("OSError: [Errno 30] Read-only file system: '/x'")) is None
 
 
+# What a Beam worker prints to fd 2 when its bundle fails on a full disk: a chained
+# traceback, then a blank line.
+FULL_DISK_TRACEBACK = (
+    'Traceback (most recent call last):\n  File "files.py", line 72, in write\n'
+    "OSError: [Errno 28] No space left on device\n\nThe above exception was the direct "
+    'cause of the following exception:\n\nTraceback (most recent call last):\n  File "'
+    'extract.py", line 96, in process\nOSError: [Errno 28] No space left on device: '
+    "'/out/_staging/01-train/0001/ab.npy'\n"
+)
+
+
 def test_a_workers_traceback_of_a_full_disk_is_dropped_and_any_other_passed_on(capfd):
-    """What a Beam worker prints to fd 2 (a chained traceback, then a blank line), under a
-    local run's terminal filter."""
-    full = (
-        'Traceback (most recent call last):\n  File "files.py", line 72, in write\n'
-        "OSError: [Errno 28] No space left on device\n\nThe above exception was the direct "
-        'cause of the following exception:\n\nTraceback (most recent call last):\n  File "'
-        'extract.py", line 96, in process\nOSError: [Errno 28] No space left on device: '
-        "'/out/_staging/01-train/0001/ab.npy'\n"
-    )
+    """Under a local run's terminal filter, from a worker process."""
+    full = FULL_DISK_TRACEBACK
     other = 'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: bad\n'
     with watch_local_run(total_signs=1):
         child = (
@@ -352,3 +358,40 @@ def test_a_workers_traceback_of_a_full_disk_is_dropped_and_any_other_passed_on(c
         )
         subprocess.run([sys.executable, "-c", child], check=True)
     assert capfd.readouterr().err == other + "\n" + "worker: after\n"
+
+
+# A driver whose run fails while a worker thread (as Beam's multi_threading workers are:
+# daemon threads) is still in its bundle: that worker fails on the same full disk after the
+# run has said its one line, as the process exits.
+STRAGGLER = f"""
+import sys, threading
+from pipeline.local.progress import watch_local_run
+
+went_on = threading.Event()
+
+def straggler():
+    went_on.wait()
+    print({FULL_DISK_TRACEBACK!r}, file=sys.stderr)
+    print("worker: a line of its own", file=sys.stderr)
+
+worker = threading.Thread(target=straggler, daemon=True)
+worker.start()
+try:
+    with watch_local_run(total_signs=1):
+        raise RuntimeError({FULL_DISK_TRACEBACK!r})
+except RuntimeError:
+    print("signkps: no space left on device", file=sys.stderr)
+went_on.set()
+worker.join()
+sys.stderr.write("driver: the end, no newline")
+"""
+
+
+def test_a_worker_that_fails_after_the_run_has_failed_adds_nothing_but_its_own_lines():
+    done = subprocess.run(
+        [sys.executable, "-c", STRAGGLER], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        "signkps: no space left on device\nworker: a line of its own\ndriver: the end, no newline\n"
+    )

@@ -7,12 +7,14 @@ applies: together they would bury the progress bar and the summary. For a local 
 the driver's fd 2 is routed through a filter while the pipeline runs; worker processes
 inherit it. Only the exact harmless lines below are dropped, and the tracebacks that the
 caller does not want (a local run: each failing worker's of a full disk, which the run ends
-with in one line); everything else is passed on unchanged (a traceback once it has ended),
-and the filter is drained and fd 2 restored before the run's outcome (or error) is shown.
+with in one line); everything else is passed on unchanged (a traceback once it has ended).
+After a run that ends well, the filter is drained and fd 2 restored before its outcome is
+shown; after one that fails, it stays until the process exits (see filtered_stderr).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -98,24 +100,65 @@ class HeldTracebacks:
         return [] if self._unwanted(b"\n".join(block)) else block
 
 
-def _forward(read_fd: int, write_fd: int, unwanted: Unwanted | None) -> None:
-    pending = b""
-    tracebacks = HeldTracebacks(unwanted) if unwanted else None
+# Written to fd 2 at exit after a failed run: the filter passes on all it holds when it
+# reads this, and drops it. No program's output has a NUL byte in a line of text.
+_DRAIN = b"\0signkps: drain\0"
+_DRAIN_WAIT_S = 5.0
 
-    def write(lines: list[bytes]) -> None:
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write to the real stderr; if it is gone (a closed terminal), drop: the pipe must still
+    be read, or every writer to fd 2 would block once it is full."""
+    with contextlib.suppress(OSError):
+        while data:
+            data = data[os.write(fd, data) :]
+
+
+class _Forwarder:
+    """The thread that reads fd 2's pipe and writes what is kept to the real stderr."""
+
+    def __init__(self, read_fd: int, write_fd: int, unwanted: Unwanted | None) -> None:
+        self._read_fd, self._write_fd = read_fd, write_fd
+        self._tracebacks = HeldTracebacks(unwanted) if unwanted else None
+        self.drained = threading.Event()
+        self.thread = threading.Thread(target=self._forward, daemon=True)
+        self.thread.start()
+
+    def _write(self, lines: list[bytes]) -> None:
         kept = b"".join(line + b"\n" for line in lines if not NOISE.search(line))
         if kept:
-            os.write(write_fd, kept)
+            _write_all(self._write_fd, kept)
 
-    while chunk := os.read(read_fd, 65536):
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        write([out for line in lines for out in tracebacks.feed(line)] if tracebacks else lines)
-    if tracebacks:
-        write(tracebacks.flush())
-    if pending and not NOISE.search(pending):
-        os.write(write_fd, pending)
-    os.close(read_fd)
+    def _pass_on(self, lines: list[bytes]) -> None:
+        if self._tracebacks:
+            lines = [out for line in lines for out in self._tracebacks.feed(line)]
+        self._write(lines)
+
+    def _flush(self) -> None:
+        if self._tracebacks:
+            self._write(self._tracebacks.flush())
+
+    def _forward(self) -> None:
+        pending = b""
+        while chunk := os.read(self._read_fd, 65536):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            drain = any(_DRAIN in line for line in lines)
+            self._pass_on([line.replace(_DRAIN, b"") for line in lines if line != _DRAIN])
+            if drain:
+                self._flush()
+                self.drained.set()
+        self._flush()
+        if pending and not NOISE.search(pending):
+            _write_all(self._write_fd, pending)
+        os.close(self._read_fd)
+
+    def drain(self) -> None:
+        """Pass on what was written to fd 2 so far; fd 2 stays filtered."""
+        sys.stderr.flush()
+        with contextlib.suppress(OSError):
+            os.write(2, _DRAIN + b"\n")
+            self.drained.wait(_DRAIN_WAIT_S)
 
 
 @contextlib.contextmanager
@@ -124,22 +167,30 @@ def filtered_stderr(unwanted_tracebacks: Unwanted | None = None) -> Iterator[Tex
 
     With ``unwanted_tracebacks``, each traceback is held until it has ended, then dropped
     when that says so.
+
+    Left by an exception, the filter stays on fd 2 until this process exits. The run has
+    failed, but Beam's in-process workers (``--direct_running_mode=multi_threading``) are
+    daemon threads that go on with their bundles until the process ends, and print the
+    traceback of each bundle that fails to fd 2 then: a worker that meets the same full
+    disk a moment later must not print its pages after the run's one line. At exit, what
+    was written until then is passed on (the run's last line, an uncaught traceback).
     """
     sys.stderr.flush()
     real_fd = os.dup(2)
     read_fd, write_fd = os.pipe()
     os.dup2(write_fd, 2)
     os.close(write_fd)
-    args = (read_fd, real_fd, unwanted_tracebacks)
-    thread = threading.Thread(target=_forward, args=args, daemon=True)
-    thread.start()
+    forwarder = _Forwarder(read_fd, real_fd, unwanted_tracebacks)
     real = os.fdopen(os.dup(real_fd), "w", buffering=1)
     try:
         yield real
-    finally:
-        sys.stderr.flush()
-        os.dup2(real_fd, 2)  # closes the pipe's last write end that this process holds
-        thread.join(timeout=10)  # workers have exited: the pipe reaches end of file
+    except BaseException:
         real.close()
-        if not thread.is_alive():
-            os.close(real_fd)
+        atexit.register(forwarder.drain)
+        raise
+    sys.stderr.flush()
+    os.dup2(real_fd, 2)  # closes the pipe's last write end that this process holds
+    forwarder.thread.join(timeout=10)  # workers have exited: the pipe reaches end of file
+    real.close()
+    if not forwarder.thread.is_alive():
+        os.close(real_fd)
