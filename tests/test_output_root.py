@@ -362,36 +362,48 @@ def test_a_workers_traceback_of_a_full_disk_is_dropped_and_any_other_passed_on(c
 
 # A driver whose run fails while a worker thread (as Beam's multi_threading workers are:
 # daemon threads) is still in its bundle: that worker fails on the same full disk after the
-# run has said its one line, as the process exits.
+# run has said its one line, as the process exits, and prints and logs it as Beam's
+# sdk_worker does. The contexts are the ones a local run is in (pipeline.job.run).
 STRAGGLER = f"""
-import sys, threading
+import logging, sys, threading
+from pipeline.job.output_root import stops_on_full_disk
 from pipeline.local.progress import watch_local_run
+from pipeline.usage import RunStopped
 
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 went_on = threading.Event()
+full = {FULL_DISK_TRACEBACK!r}
 
 def straggler():
     went_on.wait()
-    print({FULL_DISK_TRACEBACK!r}, file=sys.stderr)
+    print(full, file=sys.stderr)
+    logging.getLogger("apache_beam.runners.worker.sdk_worker").error(
+        "Error processing instruction %s. Original traceback is\\n%s\\n", "bundle-2", full
+    )
     print("worker: a line of its own", file=sys.stderr)
 
 worker = threading.Thread(target=straggler, daemon=True)
 worker.start()
 try:
-    with watch_local_run(total_signs=1):
-        raise RuntimeError({FULL_DISK_TRACEBACK!r})
-except RuntimeError:
-    print("signkps: no space left on device", file=sys.stderr)
+    with stops_on_full_disk(sys.argv[1], "npz"), watch_local_run(total_signs=1):
+        raise RuntimeError(full)
+except RunStopped as e:
+    print(f"signkps: {{e}}", file=sys.stderr)
 went_on.set()
 worker.join()
 sys.stderr.write("driver: the end, no newline")
 """
 
 
-def test_a_worker_that_fails_after_the_run_has_failed_adds_nothing_but_its_own_lines():
+def test_a_worker_that_fails_after_the_run_has_failed_adds_nothing_but_its_own_lines(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-c", STRAGGLER], capture_output=True, text=True, cwd=REPO, timeout=60
+        [sys.executable, "-c", STRAGGLER, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stderr == (
-        "signkps: no space left on device\nworker: a line of its own\ndriver: the end, no newline\n"
-    )
+    stopped, *rest = done.stderr.splitlines()
+    assert FULL_LINE.fullmatch(stopped), done.stderr
+    assert rest == ["worker: a line of its own", "driver: the end, no newline"], done.stderr

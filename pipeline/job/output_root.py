@@ -123,9 +123,11 @@ class _FullDiskRecords(logging.Filter):
 def stops_on_full_disk(output_root: str, output_format: str) -> Iterator[None]:
     """Turn a full disk anywhere in the block into RunStopped, shown as one line.
 
-    Beam logs each failed worker's traceback (pages of it) before the job fails: while the
-    block runs, those log records are dropped when they are about the full disk; any other
-    failure is logged and raised as before.
+    Beam logs each failed worker's traceback (pages of it) before the job fails: those log
+    records are dropped when they are about the full disk; any other failure is logged and
+    raised as before. After a failure, records keep being dropped until the process exits:
+    a local run's workers are threads of this process that can fail on the same disk a
+    moment after the job did (pipeline.local.quiet).
     """
     handlers = logging.getLogger().handlers
     quiet = _FullDiskRecords()
@@ -138,6 +140,5 @@ def stops_on_full_disk(output_root: str, output_format: str) -> Iterator[None]:
         if full is None:
             raise
         raise RunStopped(stopped_message(full, output_root, output_format)) from e
-    finally:
-        for handler in handlers:
-            handler.removeFilter(quiet)
+    for handler in handlers:
+        handler.removeFilter(quiet)
