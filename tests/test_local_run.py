@@ -15,6 +15,7 @@ from pipeline.job.run import run
 from pipeline.local.launcher import local_args, start_extraction_zygote
 from pipeline.local.progress import ProgressMonitor, ProgressState, watch_local_run
 from pipeline.local.quiet import KnownNoise, filtered_stderr
+from tests.conftest import REPO
 from transforms.progress import PROGRESS_ENV, ProgressSender
 
 NOISE = (
@@ -84,6 +85,34 @@ def test_worker_processes_report_progress_through_the_environment_hook(make_corp
     assert state.frames == outcome.counters["frames"] == 9
     assert state.signs_written == outcome.counters["signs_written"] == 2  # as they happened
     assert PROGRESS_ENV not in os.environ  # restored after the run
+
+
+# More than a pipe holds (64 KiB) written to fd 2 under the filter, with no one left to read
+# the real stderr.
+_TERMINAL_GONE = """
+import os, sys
+from pipeline.local.quiet import filtered_stderr
+with filtered_stderr():
+    for _ in range(4096):
+        os.write(2, b"worker: a line of 64 bytes, written while no one reads stderr .\\n")
+print("all written")
+"""
+
+
+def test_a_closed_terminal_never_blocks_the_writers_to_fd_2():
+    child = subprocess.Popen(
+        [sys.executable, "-c", _TERMINAL_GONE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
+    assert child.stderr is not None
+    child.stderr.close()  # before the child has imported anything: its stderr is gone
+    try:
+        stdout, _ = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert (child.returncode, stdout) == (0, b"all written\n")
 
 
 def test_interleaved_tflite_lines_of_two_workers_are_noise_too(capfd):

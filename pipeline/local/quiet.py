@@ -106,14 +106,6 @@ _DRAIN = b"\0signkps: drain\0"
 _DRAIN_WAIT_S = 5.0
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    """Write to the real stderr; if it is gone (a closed terminal), drop: the pipe must still
-    be read, or every writer to fd 2 would block once it is full."""
-    with contextlib.suppress(OSError):
-        while data:
-            data = data[os.write(fd, data) :]
-
-
 class _Forwarder:
     """The thread that reads fd 2's pipe and writes what is kept to the real stderr."""
 
@@ -126,8 +118,11 @@ class _Forwarder:
 
     def _write(self, lines: list[bytes]) -> None:
         kept = b"".join(line + b"\n" for line in lines if not NOISE.search(line))
-        if kept:
-            _write_all(self._write_fd, kept)
+        # A real stderr that is gone (a closed terminal) drops it: the pipe must still be
+        # read, or every writer to fd 2 would block once it is full.
+        with contextlib.suppress(OSError):
+            if kept:
+                os.write(self._write_fd, kept)
 
     def _pass_on(self, lines: list[bytes]) -> None:
         if self._tracebacks:
@@ -148,9 +143,8 @@ class _Forwarder:
             if drain:
                 self._flush()
                 self.drained.set()
+        self._pass_on([pending] if pending else [])  # a last line without its newline
         self._flush()
-        if pending and not NOISE.search(pending):
-            _write_all(self._write_fd, pending)
         os.close(self._read_fd)
 
     def drain(self) -> None:
